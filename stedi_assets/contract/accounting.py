@@ -1,0 +1,104 @@
+"""Where every landing line went: the accounting each trusted table publishes with its rows.
+
+A trusted table is built by giving every distinct valid record a `disposition` (kept, no consent,
+…) and a number of extra `copies` (a redelivered line is a duplicate of the first). The table is
+the kept records; the accounting counts the rest, so an analyst can see that nothing was lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+KEPT = "kept"
+QUARANTINED = "quarantined"
+DUPLICATE = "duplicate"
+SUPERSEDED = "superseded"
+NO_CONSENT = "no_consent"
+BEFORE_CONSENT = "before_consent"
+WITHHELD = "withheld"
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Counts of landing lines by where they went; `dispositions` names what this table counts."""
+
+    lines_read: int
+    blank_lines: int
+    counts: dict[str, int]
+
+    @property
+    def accounted(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def balances(self) -> bool:
+        return self.accounted == self.lines_read
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "lines_read": self.lines_read,
+            **self.counts,
+            "blank_lines": self.blank_lines,
+        }
+
+
+@dataclass(frozen=True)
+class TrustedBuild:
+    """What building a trusted table yields: its rows, its quarantine and the accounting."""
+
+    rows: DataFrame
+    quarantine: DataFrame
+    accounting: Accounting
+
+
+def valid_records(parsed: DataFrame) -> DataFrame:
+    """The records of a parsed landing source that satisfy the contract's parsing rules."""
+    return parsed.where(~F.col("blank") & F.col("reason").isNull())
+
+
+def quarantined_lines(parsed: DataFrame) -> DataFrame:
+    return parsed.where(F.col("reason").isNotNull()).select(
+        "source_file", "line_number", "line", "reason"
+    )
+
+
+def count_lines(
+    parsed: DataFrame, classified: DataFrame, dispositions: tuple[str, ...]
+) -> Accounting:
+    """Count read, blank and quarantined lines of `parsed`, and the dispositions of `classified`.
+
+    `classified` has one row per distinct valid record with `disposition` and `copies` (lines
+    beyond the first that carried the same record, counted as duplicates).
+    """
+    line_kinds = parsed.groupBy(
+        F.when(F.col("blank"), "blank").when(F.col("reason").isNotNull(), QUARANTINED).alias("kind")
+    ).count()
+    per_kind = {row["kind"]: row["count"] for row in line_kinds.collect()}
+    per_disposition = classified.groupBy("disposition").agg(
+        F.count(F.lit(1)).alias("records"), F.sum("copies").alias("copies")
+    )
+    counts = dict.fromkeys(dispositions, 0)
+    counts[QUARANTINED] = per_kind.get(QUARANTINED, 0)
+    for row in per_disposition.collect():
+        counts[row["disposition"]] += row["records"]
+        if row["copies"]:
+            counts[DUPLICATE] += row["copies"]
+    blank_lines = per_kind.get("blank", 0)
+    return Accounting(
+        lines_read=sum(per_kind.values()) - blank_lines,
+        blank_lines=blank_lines,
+        counts=counts,
+    )
+
+
+def disposition_by_consent(
+    reading_time: Column, consent_time: Column, since_consent: bool
+) -> Column:
+    """`no_consent` without a consenting customer, `before_consent` before their consent date."""
+    disposition = F.when(consent_time.isNull(), F.lit(NO_CONSENT))
+    if since_consent:
+        disposition = disposition.when(reading_time < consent_time, F.lit(BEFORE_CONSENT))
+    return disposition.otherwise(F.lit(KEPT))

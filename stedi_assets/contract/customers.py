@@ -1,0 +1,89 @@
+"""Customers: identity by email, the current record of each, and who consents to research."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from stedi_assets.contract.accounting import (
+    KEPT,
+    NO_CONSENT,
+    QUARANTINED,
+    SUPERSEDED,
+    TrustedBuild,
+    count_lines,
+    quarantined_lines,
+    valid_records,
+)
+from stedi_assets.contract.landing import CUSTOMER, load_landing
+
+CUSTOMER_DISPOSITIONS = (KEPT, QUARANTINED, SUPERSEDED, NO_CONSENT)
+_ASCII_WHITESPACE = " \t\n\u000b\f\r"
+
+
+def normalized_email(email: Column) -> Column:
+    """Emails identify people trimmed and lower-cased, everywhere (customer and accelerometer)."""
+    return F.lower(F.trim(email, F.lit(_ASCII_WHITESPACE)))
+
+
+def load_customers(spark: SparkSession, folder: str) -> DataFrame:
+    """Parsed customer landing, with each valid line's text kept for breaking ties."""
+    return load_landing(spark, folder, CUSTOMER, keep_valid_lines=True)
+
+
+def with_current_flag(parsed_customers: DataFrame) -> DataFrame:
+    """Valid customer records with a normalised email and `is_current`.
+
+    The current record of an email has the greatest `lastUpdateDate`; a tie goes to the greatest
+    line text, so the choice never depends on file names or the order files are read in.
+    """
+    records = valid_records(parsed_customers).withColumn("email", normalized_email(F.col("email")))
+    newest_first = Window.partitionBy("email").orderBy(
+        F.col("lastUpdateDate").desc(), F.col("line").desc()
+    )
+    return records.withColumn("is_current", F.row_number().over(newest_first) == 1)
+
+
+def current_customer_records(parsed_customers: DataFrame) -> DataFrame:
+    """The current record of every customer, consenting or not."""
+    return with_current_flag(parsed_customers).where("is_current").select(*CUSTOMER.columns)
+
+
+def build_customer_trusted(parsed_customers: DataFrame) -> TrustedBuild:
+    """customer_trusted: the current record of each customer who shares data with research."""
+    classified = (
+        with_current_flag(parsed_customers)
+        .withColumn(
+            "disposition",
+            F.when(~F.col("is_current"), F.lit(SUPERSEDED))
+            .when(F.col("shareWithResearchAsOfDate").isNull(), F.lit(NO_CONSENT))
+            .otherwise(F.lit(KEPT)),
+        )
+        .withColumn("copies", F.lit(0))
+        .select("disposition", "copies", *CUSTOMER.columns)
+        .persist()
+    )
+    return TrustedBuild(
+        rows=classified.where(F.col("disposition") == KEPT).select(*CUSTOMER.columns),
+        quarantine=quarantined_lines(parsed_customers),
+        accounting=count_lines(parsed_customers, classified, CUSTOMER_DISPOSITIONS),
+    )
+
+
+def build_customers_curated(
+    customer_trusted: DataFrame, accelerometer_trusted: DataFrame
+) -> DataFrame:
+    """customers_curated: consenting customers with at least one trusted phone reading."""
+    users_with_readings = accelerometer_trusted.select(F.col("user").alias("email")).distinct()
+    return customer_trusted.join(users_with_readings, "email", "left_semi").select(
+        *customer_trusted.columns
+    )
+
+
+def newest_update_by_email(parsed_customers: DataFrame) -> DataFrame:
+    """The newest `lastUpdateDate` of each normalised email in landing (for the privacy check)."""
+    return (
+        valid_records(parsed_customers)
+        .groupBy(normalized_email(F.col("email")).alias("email"))
+        .agg(F.max("lastUpdateDate").alias("newest_update"))
+    )

@@ -1,0 +1,205 @@
+"""Reading landing files into typed records, and quarantining every line that breaks the contract.
+
+Files are read whole (`wholetext`) and split into lines in Spark, so each record keeps the file and
+line number it came from: a quarantine row names the file, the line and the field at fault. Each
+line is parsed once, into Spark's VARIANT type, whose exact JSON types let the contract tell a
+string from a number (a typed JSON reader would silently turn `5` into `"5"`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+# JSON types that `schema_of_variant` reports for numbers without fraction or exponent.
+_INTEGER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT)$"
+_NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
+_ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
+
+
+@dataclass(frozen=True)
+class LandingField:
+    """One field of a landing record: its name, its Spark type and whether a record needs it."""
+
+    name: str
+    spark_type: T.DataType
+    required: bool
+
+    @property
+    def type_name(self) -> str:
+        return self.spark_type.simpleString()
+
+
+@dataclass(frozen=True)
+class LandingSource:
+    """A landing source: the folder name in the lake and the fields of its JSON records."""
+
+    name: str
+    fields: tuple[LandingField, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [field.name for field in self.fields]
+
+
+def _fields(*specs: tuple[str, T.DataType, bool]) -> tuple[LandingField, ...]:
+    return tuple(LandingField(name, spark_type, required) for name, spark_type, required in specs)
+
+
+CUSTOMER = LandingSource(
+    "customer",
+    _fields(
+        ("customerName", T.StringType(), False),
+        ("email", T.StringType(), True),
+        ("phone", T.StringType(), False),
+        ("birthDay", T.StringType(), False),
+        ("serialNumber", T.StringType(), True),
+        ("registrationDate", T.LongType(), False),
+        ("lastUpdateDate", T.LongType(), True),
+        ("shareWithResearchAsOfDate", T.LongType(), False),
+        ("shareWithPublicAsOfDate", T.LongType(), False),
+        ("shareWithFriendsAsOfDate", T.LongType(), False),
+    ),
+)
+ACCELEROMETER = LandingSource(
+    "accelerometer",
+    _fields(
+        ("user", T.StringType(), True),
+        ("timestamp", T.LongType(), True),
+        ("x", T.DoubleType(), True),
+        ("y", T.DoubleType(), True),
+        ("z", T.DoubleType(), True),
+    ),
+)
+STEP_TRAINER = LandingSource(
+    "step_trainer",
+    _fields(
+        ("sensorReadingTime", T.LongType(), True),
+        ("serialNumber", T.StringType(), True),
+        ("distanceFromObject", T.IntegerType(), True),
+    ),
+)
+
+QUARANTINE_COLUMNS = ("source_file", "line_number", "line", "reason")
+
+
+def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
+    """Every line of every file in `folder`: `source_file`, `line_number` (1-based), `line`.
+
+    A byte-order mark at the start of a file and the CR of CRLF endings are removed; the empty
+    string after a final newline is not a line. Blank lines are kept here (they are counted).
+    """
+    files = spark.read.text(folder, wholetext=True).select(
+        F.col("_metadata.file_path").alias("source_file"),
+        F.split(F.regexp_replace("value", "^\ufeff|\r\\z", ""), "\r?\n").alias("pieces"),
+    )
+    lines = files.select(
+        "source_file",
+        F.size("pieces").alias("piece_count"),
+        F.posexplode("pieces").alias("index", "line"),
+    )
+    after_final_newline = (F.col("index") == F.col("piece_count") - 1) & (F.col("line") == "")
+    return lines.where(~after_final_newline).select(
+        "source_file", (F.col("index") + 1).cast("bigint").alias("line_number"), "line"
+    )
+
+
+def _field_problem(field: LandingField, json_type: Column, value_as_target: Column) -> Column:
+    """Why the field's value breaks the contract, or null when it is fine."""
+    absent = json_type.isNull() | json_type.isin(*_ABSENT_TYPES)
+    if isinstance(field.spark_type, T.StringType):
+        wrong_type, expected = json_type != "STRING", "a string"
+    elif isinstance(field.spark_type, T.DoubleType):
+        wrong_type, expected = ~json_type.rlike(_NUMBER_TYPES), "a number"
+    else:
+        wrong_type, expected = ~json_type.rlike(_INTEGER_TYPES), "an integer"
+    problem = F.when(
+        absent,
+        F.lit(f"missing required field `{field.name}`") if field.required else F.lit(None),
+    ).when(
+        wrong_type,
+        F.concat(F.lit(f"field `{field.name}` must be {expected}, got "), json_type),
+    )
+    if isinstance(field.spark_type, T.DoubleType):
+        problem = problem.when(
+            F.isnan(value_as_target) | (F.abs(value_as_target) == float("inf")),
+            F.lit(f"field `{field.name}` is not a finite number"),
+        )
+    elif not isinstance(field.spark_type, T.StringType):
+        problem = problem.when(
+            value_as_target.isNull(),
+            F.lit(f"field `{field.name}` is out of range for {field.type_name}"),
+        )
+    return problem
+
+
+def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: bool) -> DataFrame:
+    """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
+
+    Output: `source_file`, `line_number`, `line`, `blank` (ignored lines), `reason` (null for a
+    valid record; all the line's problems joined by "; ") and one typed column per field.
+    `line` is kept for quarantined lines, and for valid ones only when `keep_valid_lines`.
+    """
+    document = F.expr("try_parse_json(line)")
+    json_object = F.col("line").rlike("^\\s*\\{")
+    parsed = lines.select(
+        "source_file",
+        "line_number",
+        "line",
+        F.trim(F.col("line"), F.lit(" \t\n\u000b\f\r")).__eq__("").alias("blank"),
+        document.alias("document"),
+    )
+    typed = [
+        F.expr(f"try_variant_get(document, '$.{field.name}', '{field.type_name}')").alias(
+            field.name
+        )
+        for field in source.fields
+    ]
+    json_types = {
+        field.name: F.expr(f"schema_of_variant(variant_get(document, '$.{field.name}'))")
+        for field in source.fields
+    }
+    problems = [
+        _field_problem(field, json_types[field.name], F.col(field.name)) for field in source.fields
+    ]
+    if source is CUSTOMER:
+        problems.append(
+            F.when(
+                F.trim(F.col("email"), F.lit(" \t\n\u000b\f\r")) == "",
+                F.lit("blank `email`"),
+            )
+        )
+    field_problems = F.array_join(F.array_compact(F.array(*problems)), "; ")
+    reason = (
+        F.when(F.col("blank"), F.lit(None))
+        .when(F.col("document").isNull(), F.lit("not valid JSON"))
+        .when(~json_object, F.lit("not a JSON object"))
+        .when(field_problems != "", field_problems)
+    )
+    checked = parsed.select(
+        "source_file", "line_number", "line", "blank", "document", *typed
+    ).select(
+        "source_file",
+        "line_number",
+        "line",
+        "blank",
+        reason.alias("reason"),
+        *source.columns,
+    )
+    if keep_valid_lines:
+        return checked
+    return checked.withColumn("line", F.when(F.col("reason").isNotNull(), F.col("line")))
+
+
+def load_landing(
+    spark: SparkSession,
+    folder: str,
+    source: LandingSource,
+    keep_valid_lines: bool = False,
+) -> DataFrame:
+    """Read and parse a landing folder once; the result is cached for the table, its quarantine
+    and its accounting, which all read it."""
+    return parse_landing(read_landing_lines(spark, folder), source, keep_valid_lines).persist()

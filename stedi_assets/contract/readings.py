@@ -1,0 +1,139 @@
+"""Sensor readings: phone accelerometer and step trainer, kept only for consenting customers."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.contract.accounting import (
+    BEFORE_CONSENT,
+    DUPLICATE,
+    KEPT,
+    NO_CONSENT,
+    QUARANTINED,
+    WITHHELD,
+    TrustedBuild,
+    count_lines,
+    disposition_by_consent,
+    quarantined_lines,
+    valid_records,
+)
+from stedi_assets.contract.customers import normalized_email
+from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER
+
+ACCELEROMETER_DISPOSITIONS = (KEPT, QUARANTINED, DUPLICATE, NO_CONSENT, BEFORE_CONSENT)
+STEP_TRAINER_DISPOSITIONS = (
+    KEPT,
+    QUARANTINED,
+    DUPLICATE,
+    WITHHELD,
+    NO_CONSENT,
+    BEFORE_CONSENT,
+)
+MACHINE_LEARNING_COLUMNS = (
+    "sensorReadingTime",
+    "serialNumber",
+    "distanceFromObject",
+    "x",
+    "y",
+    "z",
+)
+
+
+def _distinct_readings(records: DataFrame, columns: list[str]) -> DataFrame:
+    """One row per distinct reading, with `copies`: how many more lines carried it."""
+    return records.groupBy(*columns).agg((F.count(F.lit(1)) - 1).alias("copies"))
+
+
+def _trusted_build(
+    parsed: DataFrame,
+    classified: DataFrame,
+    columns: list[str],
+    dispositions: tuple[str, ...],
+) -> TrustedBuild:
+    classified = classified.select("disposition", "copies", *columns).persist()
+    return TrustedBuild(
+        rows=classified.where(F.col("disposition") == KEPT).select(*columns),
+        quarantine=quarantined_lines(parsed),
+        accounting=count_lines(parsed, classified, dispositions),
+    )
+
+
+def build_accelerometer_trusted(
+    parsed_readings: DataFrame, customer_trusted: DataFrame, since_consent: bool
+) -> TrustedBuild:
+    """accelerometer_trusted: each distinct phone reading of a consenting customer, once.
+
+    A reading delivered twice is one reading; distinct readings in the same millisecond are all
+    kept. Under `since_consent`, readings taken before the customer's consent are left out.
+    """
+    records = valid_records(parsed_readings).withColumn("user", normalized_email(F.col("user")))
+    consent = customer_trusted.select(
+        F.col("email").alias("user"),
+        F.col("shareWithResearchAsOfDate").alias("consent_time"),
+    )
+    classified = (
+        _distinct_readings(records, ACCELEROMETER.columns)
+        .join(F.broadcast(consent), "user", "left")
+        .withColumn(
+            "disposition",
+            disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent),
+        )
+    )
+    return _trusted_build(
+        parsed_readings, classified, ACCELEROMETER.columns, ACCELEROMETER_DISPOSITIONS
+    )
+
+
+def serial_number_owners(current_customers: DataFrame) -> DataFrame:
+    """Per serial number, how many current customer records carry it and, if one, whose it is.
+
+    STEDI's fulfilment reused serial numbers: a device several customers carry cannot be
+    attributed to any of them, since its readings may be another person's.
+    """
+    return current_customers.groupBy("serialNumber").agg(
+        F.count(F.lit(1)).alias("owners"),
+        F.when(F.count(F.lit(1)) == 1, F.min("email")).alias("owner"),
+    )
+
+
+def build_step_trainer_trusted(
+    parsed_readings: DataFrame,
+    current_customers: DataFrame,
+    customers_curated: DataFrame,
+    since_consent: bool,
+) -> TrustedBuild:
+    """step_trainer_trusted: device readings attributable to exactly one curated customer."""
+    consent = customers_curated.select(
+        F.col("email").alias("owner"),
+        F.col("shareWithResearchAsOfDate").alias("consent_time"),
+    )
+    disposition = F.when(F.col("owners") > 1, F.lit(WITHHELD)).otherwise(
+        disposition_by_consent(F.col("sensorReadingTime"), F.col("consent_time"), since_consent)
+    )
+    classified = (
+        _distinct_readings(valid_records(parsed_readings), STEP_TRAINER.columns)
+        .join(F.broadcast(serial_number_owners(current_customers)), "serialNumber", "left")
+        .join(F.broadcast(consent), "owner", "left")
+        .withColumn("disposition", disposition)
+    )
+    return _trusted_build(
+        parsed_readings, classified, STEP_TRAINER.columns, STEP_TRAINER_DISPOSITIONS
+    )
+
+
+def build_machine_learning_curated(
+    step_trainer_trusted: DataFrame,
+    accelerometer_trusted: DataFrame,
+    customers_curated: DataFrame,
+) -> DataFrame:
+    """machine_learning_curated: a device reading paired with the same person's phone readings
+    in the same millisecond. Joining on the time alone would pair one person's device with
+    another person's phone."""
+    device_owner = customers_curated.select("serialNumber", F.col("email").alias("user"))
+    device_readings = step_trainer_trusted.join(device_owner, "serialNumber")
+    return device_readings.join(
+        accelerometer_trusted,
+        (device_readings["user"] == accelerometer_trusted["user"])
+        & (device_readings["sensorReadingTime"] == accelerometer_trusted["timestamp"]),
+    ).select(*MACHINE_LEARNING_COLUMNS)

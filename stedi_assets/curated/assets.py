@@ -1,0 +1,83 @@
+"""The curated zone: the tables data scientists use, built from trusted tables only."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from stedi_assets.contract import privacy
+from stedi_assets.contract.customers import build_customers_curated
+from stedi_assets.contract.readings import build_machine_learning_curated
+from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
+from stedi_assets.publishing import publish, read_table
+from stedi_assets.resources import LakeResource
+from stedi_assets.trusted.tables import (
+    ACCELEROMETER_TRUSTED,
+    CUSTOMER_TRUSTED,
+    STEP_TRAINER_TRUSTED,
+)
+
+Events = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
+CURATED = {
+    "group_name": "curated",
+    "kinds": {"spark", "delta"},
+    "tags": {"zone": "curated"},
+}
+
+
+@dg.asset(
+    deps=[CUSTOMER_TRUSTED.key, ACCELEROMETER_TRUSTED.key],
+    check_specs=CUSTOMERS_CURATED.check_specs(),
+    **CURATED,
+)
+def customers_curated(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> Events:
+    """Consenting customers who have at least one reading in accelerometer_trusted.
+
+    The customers whose step-trainer readings can be paired with phone readings: the population
+    of the machine-learning table. Same columns as customer_trusted. Contains personal data.
+    """
+    spark = pyspark.spark_session
+    customers = read_table(spark, lake.lake, CUSTOMER_TRUSTED)
+    readings = read_table(spark, lake.lake, ACCELEROMETER_TRUSTED)
+    yield from publish(
+        context,
+        lake.lake,
+        CUSTOMERS_CURATED,
+        build_customers_curated(customers, readings),
+        lambda rows: privacy.customers_not_in(rows, customers),
+    )
+
+
+@dg.asset(
+    deps=[STEP_TRAINER_TRUSTED.key, ACCELEROMETER_TRUSTED.key, CUSTOMERS_CURATED.key],
+    check_specs=MACHINE_LEARNING_CURATED.check_specs(),
+    **CURATED,
+)
+def machine_learning_curated(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> Events:
+    """Training data for step detection: each step-trainer reading beside the same customer's
+    phone readings in the same millisecond.
+
+    One row per pair of a step_trainer_trusted reading and an accelerometer_trusted reading of
+    the same customer with `sensorReadingTime = timestamp`. Pairing on the time alone, as the
+    course's reference solution does, matches one person's device with another person's phone.
+    No personal data: no name, email, phone or birthday.
+    """
+    spark = pyspark.spark_session
+    device_readings = read_table(spark, lake.lake, STEP_TRAINER_TRUSTED)
+    pairs = build_machine_learning_curated(
+        device_readings,
+        read_table(spark, lake.lake, ACCELEROMETER_TRUSTED),
+        read_table(spark, lake.lake, CUSTOMERS_CURATED),
+    )
+    trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
+    yield from publish(
+        context,
+        lake.lake,
+        MACHINE_LEARNING_CURATED,
+        pairs,
+        lambda rows: rows.join(trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"),
+    )

@@ -1,0 +1,210 @@
+"""Publishing a zone table: validate it, and only then write it, as a Delta table, with metadata.
+
+Every zone asset goes through `publish`, so every table gets the same treatment: its Pandera model,
+its privacy invariant and (for trusted tables) the accounting of landing lines are checked on the
+cached rows before anything is written. A failed error-severity check stops the asset: readers keep
+the previous Delta version and downstream assets do not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import dagster as dg
+from delta.tables import DeltaTable
+from pandera.pyspark import DataFrameModel
+from pyspark.sql import DataFrame, SparkSession
+
+from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
+from stedi_assets.lake import Lake
+
+SCHEMA_CHECK = "schema"
+ACCOUNTING_CHECK = "accounting_balances"
+QUARANTINE_CHECK = "no_quarantined_lines"
+
+
+@dataclass(frozen=True)
+class ZoneTable:
+    """A table of the trusted or curated zone: where it lives and what guards it."""
+
+    name: str
+    path: str
+    model: type[DataFrameModel]
+    privacy_check: str
+    privacy_rule: str
+    landing_source: str | None = None
+    """Set for trusted tables, which read a landing source and account for its lines."""
+
+    @property
+    def key(self) -> dg.AssetKey:
+        return dg.AssetKey(self.name)
+
+    def uri(self, lake: Lake) -> str:
+        return lake.uri(self.path)
+
+    def check_specs(self) -> list[dg.AssetCheckSpec]:
+        specs = [
+            dg.AssetCheckSpec(
+                SCHEMA_CHECK,
+                asset=self.key,
+                blocking=True,
+                description=f"Columns, types, nullability and rules of {self.model.__name__}.",
+            ),
+            dg.AssetCheckSpec(
+                self.privacy_check,
+                asset=self.key,
+                blocking=True,
+                description=self.privacy_rule,
+            ),
+        ]
+        if self.landing_source:
+            specs += [
+                dg.AssetCheckSpec(
+                    ACCOUNTING_CHECK,
+                    asset=self.key,
+                    blocking=True,
+                    description="Every landing line read is kept, quarantined or excluded for a "
+                    "stated reason: the counts add up to the lines read.",
+                ),
+                dg.AssetCheckSpec(
+                    QUARANTINE_CHECK,
+                    asset=self.key,
+                    description=f"Warns when lines of {self.landing_source} landing broke the "
+                    f"contract; they are in the `{self.landing_source}/quarantine` table.",
+                ),
+            ]
+        return specs
+
+
+def read_table(spark: SparkSession, lake: Lake, table: ZoneTable) -> DataFrame:
+    """The published version of an upstream zone table."""
+    return spark.read.format("delta").load(table.uri(lake))
+
+
+def _write_delta(rows: DataFrame, uri: str) -> int:
+    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    return DeltaTable.forPath(rows.sparkSession, uri).history(1).first()["version"]
+
+
+def _column_schema(table: ZoneTable, rows: DataFrame) -> dg.TableSchema:
+    descriptions = {
+        name: column.description for name, column in table.model.to_schema().columns.items()
+    }
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=field.name,
+                type=field.dataType.simpleString(),
+                description=descriptions.get(field.name),
+                constraints=dg.TableColumnConstraints(nullable=field.nullable),
+            )
+            for field in rows.schema.fields
+        ]
+    )
+
+
+def _schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
+    errors = table.model.validate(check_obj=rows).pandera.errors
+    failures = [
+        {"level": level, "category": category, **{k: str(v) for k, v in error.items()}}
+        for level, categories in errors.items()
+        for category, category_errors in categories.items()
+        for error in category_errors
+    ]
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=not failures,
+        metadata={
+            "failed_rules": len(failures),
+            "failing_columns": sorted({failure["column"] for failure in failures}),
+            "failures": dg.MetadataValue.json(failures),
+        },
+    )
+
+
+def _privacy_check(table: ZoneTable, violations: DataFrame) -> dg.AssetCheckResult:
+    count = violations.count()
+    return dg.AssetCheckResult(
+        check_name=table.privacy_check,
+        passed=count == 0,
+        metadata={"violating_rows": count},
+    )
+
+
+def _accounting_checks(build: TrustedBuild, row_count: int) -> list[dg.AssetCheckResult]:
+    accounting = build.accounting
+    balances = accounting.balances and accounting.counts["kept"] == row_count
+    quarantined = accounting.counts[QUARANTINED]
+    return [
+        dg.AssetCheckResult(
+            check_name=ACCOUNTING_CHECK,
+            passed=balances,
+            metadata={
+                **accounting.as_metadata(),
+                "accounted": accounting.accounted,
+                "rows": row_count,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=QUARANTINE_CHECK,
+            passed=quarantined == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"quarantined_lines": quarantined},
+        ),
+    ]
+
+
+def publish(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    table: ZoneTable,
+    rows: DataFrame,
+    privacy_violations: Callable[[DataFrame], DataFrame],
+    build: TrustedBuild | None = None,
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+    """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables."""
+    spark = rows.sparkSession
+    uri = table.uri(lake)
+    try:
+        rows = rows.persist()
+        row_count = rows.count()
+        context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
+        results = [
+            _schema_check(table, rows),
+            _privacy_check(table, privacy_violations(rows)),
+        ]
+        if build is not None:
+            results += _accounting_checks(build, row_count)
+        blocking_failures = [
+            result.check_name
+            for result in results
+            if not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+        ]
+        if blocking_failures:
+            yield from results
+            raise dg.Failure(
+                description=f"{table.name} was not published: failed checks {blocking_failures}. "
+                f"Readers keep the previous version of {uri}.",
+                metadata={"failed_checks": blocking_failures},
+            )
+        metadata: dict[str, object] = {}
+        if build is not None and table.landing_source:
+            quarantine_uri = lake.quarantine(table.landing_source)
+            _write_delta(build.quarantine, quarantine_uri)
+            metadata.update(build.accounting.as_metadata())
+            metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
+        version = _write_delta(rows, uri)
+        context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": row_count,
+                "dagster/column_schema": _column_schema(table, rows),
+                "dagster/uri": dg.MetadataValue.path(uri),
+                "delta_version": version,
+                **metadata,
+            },
+            check_results=results,
+        )
+    finally:
+        spark.catalog.clearCache()

@@ -1,0 +1,77 @@
+"""Every environment variable the project reads, in one place.
+
+Deployments differ only by these variables: the lake root (a folder or S3), the consent policy
+and the Spark sizing. Defaults make a laptop run work with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConsentPolicy(StrEnum):
+    """Which readings of a consenting customer may be used for research."""
+
+    SINCE_CONSENT = "since_consent"
+    """Only readings taken at or after the customer's `shareWithResearchAsOfDate`."""
+    ANY_TIME = "any_time"
+    """Every reading of a customer who consents today."""
+
+
+def lake_root() -> str:
+    """`STEDI_LAKE`: a local folder or `s3://bucket/prefix`; `lake/` in the working directory."""
+    return os.environ.get("STEDI_LAKE", "lake")
+
+
+def consent_policy() -> ConsentPolicy:
+    """`STEDI_CONSENT_POLICY`, validated so a typo fails loudly instead of widening consent."""
+    value = os.environ.get("STEDI_CONSENT_POLICY", ConsentPolicy.SINCE_CONSENT.value)
+    try:
+        return ConsentPolicy(value)
+    except ValueError:
+        allowed = ", ".join(policy.value for policy in ConsentPolicy)
+        raise ValueError(f"STEDI_CONSENT_POLICY={value!r} is not one of: {allowed}") from None
+
+
+def jars_dir() -> Path:
+    """`STEDI_JARS_DIR`: where `make setup` put the Delta Lake and s3a jars."""
+    return Path(os.environ.get("STEDI_JARS_DIR", PROJECT_ROOT / ".cache" / "jars"))
+
+
+def _machine_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_driver_memory() -> str:
+    """Half the machine's memory: Spark's 1 GiB default runs out near 10 M rows."""
+    return f"{max(1024, _machine_memory_bytes() // 2**20 // 2)}m"
+
+
+def spark_overrides() -> dict[str, str]:
+    """`STEDI_SPARK_CONF`: extra `key=value` Spark settings, separated by spaces or newlines."""
+    overrides: dict[str, str] = {}
+    for item in os.environ.get("STEDI_SPARK_CONF", "").split():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"STEDI_SPARK_CONF item {item!r} is not of the form key=value")
+        overrides[key] = value
+    return overrides
+
+
+def spark_master() -> str:
+    """`STEDI_SPARK_MASTER`: `local[*]` (every core of this machine) by default."""
+    return os.environ.get("STEDI_SPARK_MASTER", "local[*]")
+
+
+def spark_driver_memory() -> str:
+    """`STEDI_SPARK_DRIVER_MEMORY`, e.g. `8g`; half the machine's memory by default."""
+    return os.environ.get("STEDI_SPARK_DRIVER_MEMORY", default_driver_memory())
+
+
+def spark_shuffle_partitions() -> int:
+    """`STEDI_SPARK_SHUFFLE_PARTITIONS`: four per core by default (Spark's 200 suits clusters)."""
+    return int(os.environ.get("STEDI_SPARK_SHUFFLE_PARTITIONS", 4 * (os.cpu_count() or 1)))

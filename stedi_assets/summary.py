@@ -1,0 +1,80 @@
+"""Print what the last materialization of each zone table produced: rows, checks, quarantine.
+
+Reads the Dagster instance in `$DAGSTER_HOME`, the same records the UI shows, so the summary
+and the UI never disagree. `make demo` runs it after materializing every asset.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import dagster as dg
+
+from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
+from stedi_assets.publishing import ZoneTable
+from stedi_assets.trusted.tables import (
+    ACCELEROMETER_TRUSTED,
+    CUSTOMER_TRUSTED,
+    STEP_TRAINER_TRUSTED,
+)
+
+ZONE_TABLES = (
+    CUSTOMER_TRUSTED,
+    ACCELEROMETER_TRUSTED,
+    STEP_TRAINER_TRUSTED,
+    CUSTOMERS_CURATED,
+    MACHINE_LEARNING_CURATED,
+)
+
+
+def _check_outcomes(instance: dg.DagsterInstance, table: ZoneTable) -> tuple[int, list[str]]:
+    """How many checks passed, and the names of those that did not (warnings marked)."""
+    keys = [spec.key for spec in table.check_specs()]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    passed, not_passed = 0, []
+    for key in keys:
+        record = latest.get(key)
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        if evaluation is None:
+            not_passed.append(f"{key.name} (not run)")
+        elif evaluation.passed:
+            passed += 1
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            not_passed.append(f"{key.name} (warning)")
+        else:
+            not_passed.append(key.name)
+    return passed, not_passed
+
+
+def summarize(instance: dg.DagsterInstance) -> tuple[list[str], bool]:
+    """Lines of the summary table, and whether every table is published with its checks passed."""
+    lines = [f"{'table':<26}{'rows':>10}{'checks':>9}{'quarantined':>13}  notes"]
+    healthy = True
+    for table in ZONE_TABLES:
+        event = instance.get_latest_materialization_event(table.key)
+        if event is None or event.asset_materialization is None:
+            lines.append(f"{table.name:<26}{'-':>10}{'-':>9}{'-':>13}  never materialized")
+            healthy = False
+            continue
+        metadata = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+        passed, not_passed = _check_outcomes(instance, table)
+        quarantined = metadata.get("quarantined", "")
+        healthy = healthy and all(name.endswith("(warning)") for name in not_passed)
+        lines.append(
+            f"{table.name:<26}{metadata['dagster/row_count']:>10}"
+            f"{f'{passed}/{passed + len(not_passed)}':>9}{quarantined!s:>13}  "
+            + ", ".join(not_passed)
+        )
+    return lines, healthy
+
+
+def main() -> None:
+    with dg.DagsterInstance.get() as instance:
+        lines, healthy = summarize(instance)
+    print("\n".join(lines))
+    if not healthy:
+        sys.exit("Some tables are missing or failed a blocking check: see above and `make ui`.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The trusted zone: landing data that passed the contract, from consenting customers only."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from stedi_assets.contract import privacy
+from stedi_assets.contract.customers import (
+    build_customer_trusted,
+    current_customer_records,
+    load_customers,
+    newest_update_by_email,
+)
+from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER, load_landing
+from stedi_assets.contract.readings import (
+    build_accelerometer_trusted,
+    build_step_trainer_trusted,
+)
+from stedi_assets.curated.tables import CUSTOMERS_CURATED
+from stedi_assets.landing.assets import landing_asset_key
+from stedi_assets.publishing import publish, read_table
+from stedi_assets.resources import LakeResource
+from stedi_assets.settings import ConsentPolicy
+from stedi_assets.trusted.tables import (
+    ACCELEROMETER_TRUSTED,
+    CUSTOMER_TRUSTED,
+    STEP_TRAINER_TRUSTED,
+)
+
+Events = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
+TRUSTED = {
+    "group_name": "trusted",
+    "kinds": {"spark", "delta"},
+    "tags": {"zone": "trusted"},
+}
+
+
+@dg.asset(
+    deps=[landing_asset_key("customer")],
+    check_specs=CUSTOMER_TRUSTED.check_specs(),
+    **TRUSTED,
+)
+def customer_trusted(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> Events:
+    """Customers who share their data with research: one row per customer, their current record.
+
+    Built from customer landing: lines that break the contract go to `customer/quarantine`;
+    emails are trimmed and lower-cased; each customer's newest record (greatest
+    `lastUpdateDate`) is current, and the customer is kept only if that record has a
+    `shareWithResearchAsOfDate`. A customer who withdraws consent in a later record leaves this
+    table on the next run. Contains personal data.
+    """
+    parsed = load_customers(pyspark.spark_session, lake.lake.landing("customer"))
+    build = build_customer_trusted(parsed)
+    newest = newest_update_by_email(parsed)
+    yield from publish(
+        context,
+        lake.lake,
+        CUSTOMER_TRUSTED,
+        build.rows,
+        lambda rows: privacy.not_current_or_not_consenting(rows, newest),
+        build,
+    )
+
+
+@dg.asset(
+    deps=[landing_asset_key("accelerometer"), customer_trusted],
+    check_specs=ACCELEROMETER_TRUSTED.check_specs(),
+    **TRUSTED,
+)
+def accelerometer_trusted(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> Events:
+    """Phone accelerometer readings of customers in customer_trusted, each distinct reading once.
+
+    A reading delivered twice (a redelivered file) is kept once; distinct readings in the same
+    millisecond are all kept. Under the `since_consent` policy (the default) readings taken
+    before the customer's `shareWithResearchAsOfDate` are excluded. Readings of unknown or
+    non-consenting users are excluded and counted. Contains personal data (the user's email).
+    """
+    spark = pyspark.spark_session
+    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+    customers = read_table(spark, lake.lake, CUSTOMER_TRUSTED)
+    parsed = load_landing(spark, lake.lake.landing("accelerometer"), ACCELEROMETER)
+    build = build_accelerometer_trusted(parsed, customers, since_consent)
+    consent = privacy.consent_by_email(customers, "user")
+    yield from publish(
+        context,
+        lake.lake,
+        ACCELEROMETER_TRUSTED,
+        build.rows,
+        lambda rows: privacy.readings_outside_consent(rows, "timestamp", consent, since_consent),
+        build,
+    )
+
+
+@dg.asset(
+    deps=[
+        landing_asset_key("step_trainer"),
+        landing_asset_key("customer"),
+        CUSTOMERS_CURATED.key,
+    ],
+    check_specs=STEP_TRAINER_TRUSTED.check_specs(),
+    **TRUSTED,
+)
+def step_trainer_trusted(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> Events:
+    """Step-trainer readings attributed to a customer of customers_curated, each distinct once.
+
+    A device reading is attributed through its `serialNumber` only when exactly one current
+    customer record (consenting or not) carries it. STEDI's fulfilment reused some serial
+    numbers: readings of such devices are withheld and counted, since they may be another
+    person's. Under `since_consent`, readings before the owner's consent are excluded.
+    No personal columns, but each row belongs to an identifiable customer's device.
+    """
+    spark = pyspark.spark_session
+    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+    current = current_customer_records(load_customers(spark, lake.lake.landing("customer")))
+    curated = read_table(spark, lake.lake, CUSTOMERS_CURATED)
+    parsed = load_landing(spark, lake.lake.landing("step_trainer"), STEP_TRAINER)
+    build = build_step_trainer_trusted(parsed, current, curated, since_consent)
+    consent = privacy.consent_by_device(current, curated)
+    yield from publish(
+        context,
+        lake.lake,
+        STEP_TRAINER_TRUSTED,
+        build.rows,
+        lambda rows: privacy.readings_outside_consent(
+            rows, "sensorReadingTime", consent, since_consent
+        ),
+        build,
+    )

@@ -1,0 +1,48 @@
+"""Helpers for tests that materialize the asset graph against a lake and read its tables."""
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame, SparkSession
+
+from stedi_assets import defs
+from stedi_assets.resources import LakeResource, spark_config
+from stedi_assets.settings import ConsentPolicy
+
+# Two cores, two shuffle partitions: tiny test tables gain nothing from more tasks.
+TEST_SPARK_CONFIG = {
+    **spark_config(),
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.driver.memory": "2g",
+    "spark.ui.enabled": "false",
+}
+
+
+def materialize_lake(
+    root: Path,
+    spark: SparkSession,
+    policy: ConsentPolicy = ConsentPolicy.SINCE_CONSENT,
+    instance: dg.DagsterInstance | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize every asset of the project's definitions against the lake at `root`."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        resources={
+            "pyspark": PySparkResource(spark_config=TEST_SPARK_CONFIG),
+            "lake": LakeResource(root=str(root), consent_policy=policy),
+        },
+        raise_on_error=False,
+    )
+
+
+def read_rows(
+    spark: SparkSession, uri: str | Path, columns: list[str] | None = None
+) -> list[tuple]:
+    """A Delta table's rows as sorted tuples (in `columns` order, or the table's)."""
+    table: DataFrame = spark.read.format("delta").load(str(uri))
+    if columns:
+        table = table.select(*columns)
+    return sorted(tuple(row) for row in table.collect())

@@ -1,0 +1,159 @@
+"""Rule 1: every landing line is either a typed record or a quarantine row naming file, line and
+reason; blank lines are ignored; nothing is dropped silently."""
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stedi_assets.contract.landing import (
+    ACCELEROMETER,
+    CUSTOMER,
+    STEP_TRAINER,
+    LandingSource,
+    parse_landing,
+    read_landing_lines,
+)
+
+
+def parse(spark: SparkSession, folder: Path, source: LandingSource, content: bytes) -> list[dict]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "part.json").write_bytes(content)
+    lines = read_landing_lines(spark, str(folder))
+    rows = parse_landing(lines, source, keep_valid_lines=True).orderBy("line_number").collect()
+    return [row.asDict() for row in rows]
+
+
+def reasons(spark: SparkSession, tmp_path: Path, source: LandingSource, *lines: str) -> list:
+    rows = parse(spark, tmp_path / "landing", source, "\n".join(lines).encode() + b"\n")
+    return [row["reason"] for row in rows]
+
+
+GOOD_READING = '{"user":"a@b.c","timestamp":5,"x":1,"y":2.5,"z":-3e2}'
+
+
+def test_a_valid_reading_is_typed_and_has_no_reason(spark: SparkSession, tmp_path: Path) -> None:
+    (row,) = parse(spark, tmp_path / "l", ACCELEROMETER, GOOD_READING.encode() + b"\n")
+    assert row["reason"] is None
+    assert (row["user"], row["timestamp"], row["x"], row["y"], row["z"]) == (
+        "a@b.c",
+        5,
+        1.0,
+        2.5,
+        -300.0,
+    )
+    assert row["source_file"].endswith("/l/part.json") and row["line_number"] == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"user":"a@b.c","timestamp":5', "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('"just text"', "not a JSON object"),
+        ("42", "not a JSON object"),
+        ('{"user":"a","user":"b","timestamp":5,"x":1,"y":1,"z":1}', "not valid JSON"),
+        ('{"user":"a@b.c","timestamp":5,"x":NaN,"y":1,"z":1}', "not valid JSON"),
+        ('{"timestamp":5,"x":1,"y":1,"z":1}', "missing required field `user`"),
+        ('{"user":null,"timestamp":5,"x":1,"y":1,"z":1}', "missing required field `user`"),
+        ('{"user":7,"timestamp":5,"x":1,"y":1,"z":1}', "field `user` must be a string, got BIGINT"),
+        (
+            '{"user":"a@b.c","timestamp":"5","x":1,"y":1,"z":1}',
+            "field `timestamp` must be an integer, got STRING",
+        ),
+        (
+            '{"user":"a@b.c","timestamp":5.5,"x":1,"y":1,"z":1}',
+            "field `timestamp` must be an integer, got DECIMAL(2,1)",
+        ),
+        (
+            '{"user":"a@b.c","timestamp":1e3,"x":1,"y":1,"z":1}',
+            "field `timestamp` must be an integer, got DOUBLE",
+        ),
+        (
+            '{"user":"a@b.c","timestamp":99999999999999999999,"x":1,"y":1,"z":1}',
+            "field `timestamp` must be an integer, got DECIMAL(20,0)",
+        ),
+        (
+            '{"user":"a@b.c","timestamp":5,"x":true,"y":1,"z":1}',
+            "field `x` must be a number, got BOOLEAN",
+        ),
+        (
+            '{"user":"a@b.c","timestamp":5,"x":1e400,"y":1,"z":1}',
+            "field `x` is not a finite number",
+        ),
+    ],
+)
+def test_a_bad_reading_is_quarantined_with_its_reason(
+    spark: SparkSession, tmp_path: Path, line: str, reason: str
+) -> None:
+    assert reasons(spark, tmp_path, ACCELEROMETER, line) == [reason]
+
+
+def test_every_problem_of_a_line_is_reported(spark: SparkSession, tmp_path: Path) -> None:
+    (reason,) = reasons(spark, tmp_path, ACCELEROMETER, '{"user":"a@b.c","x":"1","y":1}')
+    assert reason.split("; ") == [
+        "missing required field `timestamp`",
+        "field `x` must be a number, got STRING",
+        "missing required field `z`",
+    ]
+
+
+def test_int_fields_are_range_checked(spark: SparkSession, tmp_path: Path) -> None:
+    too_far = '{"sensorReadingTime":1,"serialNumber":"s","distanceFromObject":3000000000}'
+    fine = '{"sensorReadingTime":1,"serialNumber":"s","distanceFromObject":-3}'
+    assert reasons(spark, tmp_path, STEP_TRAINER, too_far, fine) == [
+        "field `distanceFromObject` is out of range for int",
+        None,
+    ]
+
+
+def test_customer_rules(spark: SparkSession, tmp_path: Path) -> None:
+    required = '"serialNumber":"s","lastUpdateDate":1'
+    assert reasons(
+        spark,
+        tmp_path,
+        CUSTOMER,
+        '{"email":"  \\t ",' + required + "}",
+        '{"email":"a@b.c","lastUpdateDate":1}',
+        '{"email":"a@b.c","serialNumber":"s"}',
+        '{"email":"a@b.c",' + required + ',"shareWithResearchAsOfDate":"yes"}',
+        '{"email":"a@b.c",' + required + ',"shareWithResearchAsOfDate":null,"extra":[1]}',
+    ) == [
+        "blank `email`",
+        "missing required field `serialNumber`",
+        "missing required field `lastUpdateDate`",
+        "field `shareWithResearchAsOfDate` must be an integer, got STRING",
+        None,  # optional fields may be null, unknown fields are ignored
+    ]
+
+
+def test_blank_lines_crlf_and_bom(spark: SparkSession, tmp_path: Path) -> None:
+    content = ("\ufeff" + GOOD_READING + "\r\n\r\n   \n" + GOOD_READING + "\r\n").encode()
+    rows = parse(spark, tmp_path / "l", ACCELEROMETER, content)
+    assert [(row["line_number"], row["blank"], row["reason"]) for row in rows] == [
+        (1, False, None),
+        (2, True, None),
+        (3, True, None),
+        (4, False, None),
+    ]
+    assert rows[0]["line"] == GOOD_READING and rows[3]["line"] == GOOD_READING
+
+
+def test_a_last_line_without_newline_is_read_and_an_empty_file_has_none(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    folder = tmp_path / "l"
+    folder.mkdir()
+    (folder / "empty.json").write_bytes(b"")
+    rows = parse(spark, folder, ACCELEROMETER, GOOD_READING.encode())
+    assert [(Path(row["source_file"]).name, row["line_number"]) for row in rows] == [
+        ("part.json", 1)
+    ]
+
+
+def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "l"
+    folder.mkdir()
+    (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
+    parsed = parse_landing(read_landing_lines(spark, str(folder)), ACCELEROMETER, False)
+    assert [row["line"] for row in parsed.orderBy("line_number").collect()] == [None, "{oops"]
