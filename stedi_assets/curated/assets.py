@@ -64,7 +64,8 @@ def machine_learning_curated(
     One row per pair of a step_trainer_trusted reading and an accelerometer_trusted reading of
     the same customer with `sensorReadingTime = timestamp`. Pairing on the time alone, as the
     course's reference solution does, matches one person's device with another person's phone.
-    No personal data: no name, email, phone or birthday.
+    Built from trusted tables only, so every row comes from a customer who consented to
+    research. No personal data: no name, email, phone or birthday.
     """
     spark = pyspark.spark_session
     device_readings = read_table(spark, lake.lake, STEP_TRAINER_TRUSTED)

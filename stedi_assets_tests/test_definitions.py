@@ -1,0 +1,88 @@
+"""The Definitions load, with the graph, groups, checks and executor the project promises."""
+
+import dagster as dg
+import pytest
+
+from stedi_assets import defs, settings
+from stedi_assets.resources import spark_config
+
+ZONE_ASSETS = {
+    "customer_trusted": ("trusted", {"customer_landing"}),
+    "accelerometer_trusted": ("trusted", {"accelerometer_landing", "customer_trusted"}),
+    "step_trainer_trusted": (
+        "trusted",
+        {"step_trainer_landing", "customer_landing", "customers_curated"},
+    ),
+    "customers_curated": ("curated", {"customer_trusted", "accelerometer_trusted"}),
+    "machine_learning_curated": (
+        "curated",
+        {"step_trainer_trusted", "accelerometer_trusted", "customers_curated"},
+    ),
+}
+LANDING_ASSETS = {"customer_landing", "accelerometer_landing", "step_trainer_landing"}
+
+
+def test_the_graph_has_eight_assets_in_three_groups_with_the_contract_lineage() -> None:
+    graph = defs.resolve_asset_graph()
+    nodes = {node.key.to_user_string(): node for node in graph.asset_nodes}
+    assert set(nodes) == LANDING_ASSETS | set(ZONE_ASSETS)
+    for name in LANDING_ASSETS:
+        assert nodes[name].group_name == "landing" and not nodes[name].is_materializable
+    for name, (group, parents) in ZONE_ASSETS.items():
+        node = nodes[name]
+        assert node.group_name == group
+        assert {key.to_user_string() for key in node.parent_keys} == parents
+        assert node.description and "consent" in node.description.lower()
+
+
+def test_every_zone_table_has_blocking_schema_and_privacy_checks() -> None:
+    graph = defs.resolve_asset_graph()
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    for name, (group, _) in ZONE_ASSETS.items():
+        assert (name, "schema") in checks
+        assert ((name, "accounting_balances") in checks) == (group == "trusted")
+    blocking = [
+        spec
+        for assets_def in defs.assets
+        if isinstance(assets_def, dg.AssetsDefinition)
+        for spec in assets_def.check_specs
+        if spec.name != "no_quarantined_lines"
+    ]
+    assert len(blocking) == 5 * 2 + 3 and all(spec.blocking for spec in blocking)
+
+
+def test_runs_use_one_process_and_one_spark_session() -> None:
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.executor_def is dg.in_process_executor
+
+
+def test_spark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEDI_SPARK_MASTER", "local[1]")
+    monkeypatch.setenv("STEDI_SPARK_DRIVER_MEMORY", "3g")
+    monkeypatch.setenv("STEDI_SPARK_CONF", "spark.sql.ansi.enabled=true")
+    config = spark_config()
+    assert config["spark.master"] == "local[1]"
+    assert config["spark.driver.memory"] == "3g"
+    assert config["spark.sql.ansi.enabled"] == "true"
+    assert config["spark.sql.session.timeZone"] == "UTC"
+    assert "delta-spark" in config["spark.driver.extraClassPath"]
+
+
+def test_default_driver_memory_is_sized_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEDI_SPARK_DRIVER_MEMORY", raising=False)
+    megabytes = int(spark_config()["spark.driver.memory"].removesuffix("m"))
+    assert megabytes > 1024  # Spark's 1 GiB default runs out of memory near 10 M rows
+
+
+def test_a_wrong_consent_policy_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEDI_CONSENT_POLICY", "sometimes")
+    with pytest.raises(ValueError, match=r"STEDI_CONSENT_POLICY='sometimes'.*since_consent"):
+        settings.consent_policy()
+
+
+def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("STEDI_JARS_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError, match="make setup"):
+        spark_config()

@@ -1,0 +1,86 @@
+"""A table that fails a blocking check is not published: readers keep the previous Delta version
+and downstream assets do not run. The failure says which check, with counts."""
+
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+import stedi_assets.trusted.assets as trusted_assets
+from stedi_assets.contract.accounting import TrustedBuild
+from stedi_assets_tests.conftest import LandingWriter
+from stedi_assets_tests.lakes import materialize_lake, read_rows
+
+CONSENTING = {
+    "email": "ann@x.com",
+    "serialNumber": "S1",
+    "lastUpdateDate": 1,
+    "shareWithResearchAsOfDate": 1,
+}
+REFUSING = {"email": "bob@x.com", "serialNumber": "S2", "lastUpdateDate": 1}
+
+
+def reading(user: str) -> dict:
+    return {"user": user, "timestamp": 10, "x": 1.0, "y": 1.0, "z": 1.0}
+
+
+def leak_bobs_reading(build: TrustedBuild) -> TrustedBuild:
+    """A deliberate bug: the non-consenting customer's reading slips into the table."""
+    spark = build.rows.sparkSession
+    leaked = spark.createDataFrame([reading("bob@x.com")], build.rows.schema)
+    return TrustedBuild(build.rows.unionByName(leaked), build.quarantine, build.accounting)
+
+
+def version(spark: SparkSession, uri: Path) -> int:
+    return DeltaTable.forPath(spark, str(uri)).history(1).first()["version"]
+
+
+def test_a_privacy_failure_blocks_publishing_and_downstream(
+    spark: SparkSession,
+    lake_root: Path,
+    write_landing: LandingWriter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_landing("customer", "c.json", [CONSENTING, REFUSING])
+    write_landing("accelerometer", "a.json", [reading("ann@x.com"), reading("bob@x.com")])
+    write_landing(
+        "step_trainer",
+        "s.json",
+        [{"sensorReadingTime": 10, "serialNumber": "S1", "distanceFromObject": 3}],
+    )
+    assert materialize_lake(lake_root, spark).success
+    table = lake_root / "accelerometer/trusted"
+    published = read_rows(spark, table)
+    published_version = version(spark, table)
+    curated_version = version(spark, lake_root / "customer/curated")
+    assert [row[0] for row in published] == ["ann@x.com"]
+
+    original_build = trusted_assets.build_accelerometer_trusted
+    monkeypatch.setattr(
+        trusted_assets,
+        "build_accelerometer_trusted",
+        lambda *args: leak_bobs_reading(original_build(*args)),
+    )
+    result = materialize_lake(lake_root, spark)
+
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["accelerometer_trusted"]
+    assert "not published" in failures[0].step_failure_data.error.message
+    checks = {
+        e.check_name: e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_key.to_user_string() == "accelerometer_trusted"
+    }
+    assert not checks["only_consenting_customers"].passed
+    assert checks["only_consenting_customers"].metadata["violating_rows"].value == 1
+    assert not checks["accounting_balances"].passed  # 2 rows, but 1 line was kept
+    assert checks["schema"].passed
+    # Readers still see the previous version; downstream did not run.
+    assert read_rows(spark, table) == published
+    assert version(spark, table) == published_version
+    assert version(spark, lake_root / "customer/curated") == curated_version
+    assert not result.asset_materializations_for_node("customers_curated")
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert started == {"customer_trusted", "accelerometer_trusted"}
