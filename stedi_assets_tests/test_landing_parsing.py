@@ -89,6 +89,32 @@ def test_a_bad_reading_is_quarantined_with_its_reason(
     assert reasons(spark, tmp_path, ACCELEROMETER, line) == [reason]
 
 
+GARBAGE_AFTER = [
+    GOOD_READING + " x",
+    GOOD_READING + "}",
+    GOOD_READING + " " + GOOD_READING,
+    GOOD_READING + "] [",
+    GOOD_READING + ",0] x",
+    GOOD_READING + "][{}",
+]
+
+
+@pytest.mark.parametrize("line", GARBAGE_AFTER)
+def test_text_after_the_object_is_quarantined(
+    spark: SparkSession, tmp_path: Path, line: str
+) -> None:
+    # Spark's JSON parsers ignore what follows the first value; the contract does not.
+    assert reasons(spark, tmp_path, ACCELEROMETER, line) == ["text after the JSON object"]
+
+
+def test_brackets_inside_strings_and_nested_values_are_fine(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    tricky = '{"user":"a}]\\"[{b","timestamp":5,"x":1,"y":1,"z":1,"extra":[{"k":"]"},[]]} '
+    (row,) = parse(spark, tmp_path / "l", ACCELEROMETER, tricky.encode() + b"\n")
+    assert row["reason"] is None and row["user"] == 'a}]"[{b'
+
+
 def test_every_problem_of_a_line_is_reported(spark: SparkSession, tmp_path: Path) -> None:
     (reason,) = reasons(spark, tmp_path, ACCELEROMETER, '{"user":"a@b.c","x":"1","y":1}')
     assert reason.split("; ") == [

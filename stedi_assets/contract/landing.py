@@ -18,6 +18,8 @@ from pyspark.sql import types as T
 _INTEGER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT)$"
 _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
 _ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
+_JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
+_JSON_WHITESPACE_TO_END = r"\}[ \t\r\n]*\z"
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,29 @@ def _field_problem(field: LandingField, json_type: Column, value_as_target: Colu
     return problem
 
 
+def _ends_with_its_object(line: Column) -> Column:
+    """True when nothing but white space follows the line's JSON object.
+
+    Spark's JSON parsers stop after the first value and ignore what follows (`{"a":1} x`
+    parses), so the contract checks it: with string literals removed, the line's brackets and
+    braces must balance for the first time at its last one, and only white space may follow.
+    """
+    unquoted = F.regexp_replace(line, _JSON_STRING, '""')
+    brackets = F.regexp_replace(unquoted, r"[^\[\]{}]", "")
+
+    def step(state: Column, bracket: Column) -> Column:
+        depth = state["depth"] + F.when(bracket.isin("{", "["), 1).otherwise(-1)
+        closings = state["closings"] + F.when(depth == 0, 1).otherwise(0)
+        return F.struct(depth.alias("depth"), closings.alias("closings"))
+
+    start = F.struct(F.lit(0).alias("depth"), F.lit(0).alias("closings"))
+    end = F.aggregate(F.split(brackets, ""), start, step)
+    balances_once = (end["closings"] == 1) & (end["depth"] == 0)
+    return unquoted.rlike(_JSON_WHITESPACE_TO_END) & F.when(brackets == "{}", True).otherwise(
+        balances_once
+    )
+
+
 def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: bool) -> DataFrame:
     """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
 
@@ -144,7 +169,7 @@ def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: boo
     `line` is kept for quarantined lines, and for valid ones only when `keep_valid_lines`.
     """
     document = F.expr("try_parse_json(line)")
-    json_object = F.col("line").rlike("^\\s*\\{")
+    json_object = F.col("line").rlike(r"^[ \t\r\n]*\{")
     parsed = lines.select(
         "source_file",
         "line_number",
@@ -177,6 +202,7 @@ def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: boo
         F.when(F.col("blank"), F.lit(None))
         .when(F.col("document").isNull(), F.lit("not valid JSON"))
         .when(~json_object, F.lit("not a JSON object"))
+        .when(~_ends_with_its_object(F.col("line")), F.lit("text after the JSON object"))
         .when(field_problems != "", field_problems)
     )
     checked = parsed.select(

@@ -1,0 +1,371 @@
+"""Independent reference implementation of the STEDI data contract.
+
+The end-to-end test runs the Spark/Dagster pipeline on generated landing data and compares
+every table with what this module computes from the same files. It deliberately shares no
+code with the pipeline: it is plain Python (standard library only), written line by line
+from the contract (notes/contract_spec.md), so a bug in the pipeline cannot hide in both.
+
+Use :func:`compute_expected`; its result holds every table as a sorted list of row tuples
+(columns in :data:`COLUMNS` order), the quarantined lines of every source and the
+accounting of every trusted table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+POLICIES = ("since_consent", "any_time")
+SOURCES = ("customer", "accelerometer", "step_trainer")
+
+# Whitespace of the contract: trimmed from emails, and what makes a line blank.
+ASCII_WHITESPACE = " \t\n\x0b\f\r"
+
+_BOUNDS = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
+
+# (field, type) per source, in the landing (and trusted table) column order.
+SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "customer": (
+        ("customerName", "string"),
+        ("email", "string"),
+        ("phone", "string"),
+        ("birthDay", "string"),
+        ("serialNumber", "string"),
+        ("registrationDate", "bigint"),
+        ("lastUpdateDate", "bigint"),
+        ("shareWithResearchAsOfDate", "bigint"),
+        ("shareWithPublicAsOfDate", "bigint"),
+        ("shareWithFriendsAsOfDate", "bigint"),
+    ),
+    "accelerometer": (
+        ("user", "string"),
+        ("timestamp", "bigint"),
+        ("x", "double"),
+        ("y", "double"),
+        ("z", "double"),
+    ),
+    "step_trainer": (
+        ("sensorReadingTime", "bigint"),
+        ("serialNumber", "string"),
+        ("distanceFromObject", "int"),
+    ),
+}
+REQUIRED: dict[str, frozenset[str]] = {
+    "customer": frozenset({"email", "serialNumber", "lastUpdateDate"}),
+    "accelerometer": frozenset(name for name, _ in SCHEMAS["accelerometer"]),
+    "step_trainer": frozenset(name for name, _ in SCHEMAS["step_trainer"]),
+}
+
+_CUSTOMER_COLUMNS = tuple(name for name, _ in SCHEMAS["customer"])
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer_trusted": _CUSTOMER_COLUMNS,
+    "accelerometer_trusted": ("user", "timestamp", "x", "y", "z"),
+    "customers_curated": _CUSTOMER_COLUMNS,
+    "step_trainer_trusted": ("sensorReadingTime", "serialNumber", "distanceFromObject"),
+    "machine_learning_curated": (
+        "sensorReadingTime",
+        "serialNumber",
+        "distanceFromObject",
+        "x",
+        "y",
+        "z",
+    ),
+}
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class QuarantinedLine:
+    """One quarantined line: where it is, its text (after CR/BOM removal) and why."""
+
+    source_file_name: str
+    line_number: int
+    line: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Everything the contract determines for one landing folder and consent policy.
+
+    Tables are sorted lists of row tuples in :data:`COLUMNS` order (None sorts first);
+    machine_learning_curated keeps repeated rows. ``quarantined`` maps a source name
+    (:data:`SOURCES`) to its sorted (file name, line number) pairs, ``quarantine_details``
+    to the same lines with text and reasons. ``accounting`` maps each trusted table name to
+    its counts: the keys the contract lists for that table plus ``blank_lines``.
+    """
+
+    customer_trusted: list[Row]
+    accelerometer_trusted: list[Row]
+    customers_curated: list[Row]
+    step_trainer_trusted: list[Row]
+    machine_learning_curated: list[Row]
+    quarantined: dict[str, list[tuple[str, int]]]
+    quarantine_details: dict[str, list[QuarantinedLine]]
+    accounting: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A valid landing line: its raw text and its typed field values (None when null)."""
+
+    text: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Source:
+    records: list[_Record]
+    quarantined: list[QuarantinedLine]
+    blank_lines: int
+    lines_read: int
+
+
+def normalise_email(value: str) -> str:
+    """Email identity of the contract: trim ASCII whitespace, then lower-case."""
+    return value.strip(ASCII_WHITESPACE).lower()
+
+
+def landing_lines(directory: Path) -> list[tuple[str, int, str]]:
+    """All lines of the landing files in ``directory`` as (file name, line number, text).
+
+    Hidden files (names starting with '.' or '_') and sub-folders are skipped; a BOM at the
+    start of a file and one trailing CR per line are removed; blank lines are included.
+    Invalid UTF-8 is decoded with U+FFFD replacement characters. A missing folder has no lines.
+    """
+    if not directory.is_dir():
+        return []
+    result = []
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith((".", "_")) or not path.is_file():
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        text = text.removeprefix("\ufeff")
+        parts = text.split("\n")
+        if parts[-1] == "":
+            parts.pop()
+        for number, part in enumerate(parts, start=1):
+            result.append((path.name, number, part.removesuffix("\r")))
+    return result
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj: dict[str, object] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"non-standard JSON literal {name}")
+
+
+def _typed(value: object, kind: str) -> tuple[object, str | None]:
+    """(converted value, None) when ``value`` fits the field type, else (None, problem)."""
+    if isinstance(value, bool):
+        return None, f"boolean where {kind} expected"
+    if kind == "string":
+        return (value, None) if isinstance(value, str) else (None, "not a string")
+    if kind == "double":
+        if not isinstance(value, (int, float)):
+            return None, "not a number"
+        try:
+            number = float(value)
+        except OverflowError:
+            return None, "number out of double range"
+        return (number, None) if math.isfinite(number) else (None, "non-finite double")
+    if not isinstance(value, int):
+        return None, f"not a JSON integer ({kind})"
+    low, high = _BOUNDS[kind]
+    return (value, None) if low <= value <= high else (None, f"out of {kind} range")
+
+
+def parse_line(source: str, text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """Parse one read line of ``source``: (typed values, []) or (None, quarantine reasons)."""
+    try:
+        obj = json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        return None, [f"invalid JSON: {exc}"]
+    if not isinstance(obj, dict):
+        return None, [f"JSON {type(obj).__name__}, not an object"]
+    values: dict[str, Any] = {}
+    reasons = []
+    for name, kind in SCHEMAS[source]:
+        raw = obj.get(name)
+        if raw is None:
+            if name in REQUIRED[source]:
+                reasons.append(f"{name}: required field is {'null' if name in obj else 'absent'}")
+            values[name] = None
+            continue
+        values[name], problem = _typed(raw, kind)
+        if problem:
+            reasons.append(f"{name}: {problem}")
+    email = values.get("email")
+    if source == "customer" and isinstance(email, str) and not normalise_email(email):
+        reasons.append("email: blank")
+    return (None, reasons) if reasons else (values, [])
+
+
+def _read_source(root: Path, source: str) -> _Source:
+    records = []
+    quarantined = []
+    blank = 0
+    for name, number, text in landing_lines(root / source / "landing"):
+        if not text.strip(ASCII_WHITESPACE):
+            blank += 1
+            continue
+        values, reasons = parse_line(source, text)
+        if values is None:
+            quarantined.append(QuarantinedLine(name, number, text, tuple(reasons)))
+        else:
+            records.append(_Record(text, values))
+    return _Source(records, quarantined, blank, len(records) + len(quarantined))
+
+
+def _sorted_rows(rows: list[Row]) -> list[Row]:
+    return sorted(rows, key=lambda row: tuple((0, 0) if v is None else (1, v) for v in row))
+
+
+def compute_expected(root: Path, policy: str = "since_consent") -> Expected:
+    """Compute every table, quarantine and accounting the contract defines for lake ``root``."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown consent policy {policy!r}; expected one of {POLICIES}")
+    since_consent = policy == "since_consent"
+    customers = _read_source(root, "customer")
+    readings = _read_source(root, "accelerometer")
+    steps = _read_source(root, "step_trainer")
+
+    # Rule 3: the current record of every email; consenting ones form customer_trusted.
+    current: dict[str, tuple[int, str, dict[str, Any]]] = {}
+    for record in customers.records:
+        email = normalise_email(record.values["email"])
+        candidate = (record.values["lastUpdateDate"], record.text, record.values)
+        best = current.get(email)
+        if best is None or candidate[:2] > best[:2]:
+            current[email] = candidate
+    consent: dict[str, int] = {}
+    customer_rows: dict[str, Row] = {}
+    for email, (_, _, values) in current.items():
+        research = values["shareWithResearchAsOfDate"]
+        if isinstance(research, int):
+            consent[email] = research
+            customer_rows[email] = tuple(
+                email if name == "email" else values[name] for name in _CUSTOMER_COLUMNS
+            )
+
+    # Rule 5: distinct readings of consenting users, at or after consent under since_consent.
+    distinct_readings = {
+        (
+            normalise_email(r.values["user"]),
+            r.values["timestamp"],
+            r.values["x"],
+            r.values["y"],
+            r.values["z"],
+        ): None
+        for r in readings.records
+    }
+    reading_counts = {"no_consent": 0, "before_consent": 0}
+    reading_rows: list[Row] = []
+    for row in distinct_readings:
+        user, timestamp = row[0], row[1]
+        if user not in consent:
+            reading_counts["no_consent"] += 1
+        elif since_consent and timestamp < consent[user]:
+            reading_counts["before_consent"] += 1
+        else:
+            reading_rows.append(row)
+
+    # Rule 6: consenting customers with at least one trusted reading.
+    curated_emails = {row[0] for row in reading_rows}
+    curated_rows = [row for email, row in customer_rows.items() if email in curated_emails]
+
+    # Rule 7: step readings of attributable serials whose owner is a curated customer.
+    carriers: dict[str, set[str]] = {}
+    for email, (_, _, values) in current.items():
+        carriers.setdefault(values["serialNumber"], set()).add(email)
+    distinct_steps = {
+        (
+            s.values["sensorReadingTime"],
+            s.values["serialNumber"],
+            s.values["distanceFromObject"],
+        ): None
+        for s in steps.records
+    }
+    step_counts = {"withheld": 0, "no_consent": 0, "before_consent": 0}
+    step_rows: list[Row] = []
+    owners: dict[str, str] = {}
+    for row in distinct_steps:
+        time, serial = row[0], row[1]
+        emails = carriers.get(serial, set())
+        if len(emails) >= 2:
+            step_counts["withheld"] += 1
+            continue
+        owner = next(iter(emails), None)
+        if owner is None or owner not in curated_emails:
+            step_counts["no_consent"] += 1
+        elif since_consent and time < consent[owner]:
+            step_counts["before_consent"] += 1
+        else:
+            owners[serial] = owner
+            step_rows.append(row)
+
+    # Rule 8: pair each trusted step reading with its owner's readings at that millisecond.
+    xyz_at: dict[tuple[str, int], list[Row]] = {}
+    for user, timestamp, x, y, z in reading_rows:
+        xyz_at.setdefault((user, timestamp), []).append((x, y, z))
+    ml_rows = [
+        (*step, *xyz) for step in step_rows for xyz in xyz_at.get((owners[step[1]], step[0]), [])
+    ]
+
+    accounting = {
+        "customer_trusted": {
+            "lines_read": customers.lines_read,
+            "kept": len(customer_rows),
+            "quarantined": len(customers.quarantined),
+            "superseded": len(customers.records) - len(current),
+            "no_consent": len(current) - len(customer_rows),
+            "blank_lines": customers.blank_lines,
+        },
+        "accelerometer_trusted": {
+            "lines_read": readings.lines_read,
+            "kept": len(reading_rows),
+            "quarantined": len(readings.quarantined),
+            "duplicate": len(readings.records) - len(distinct_readings),
+            **reading_counts,
+            "blank_lines": readings.blank_lines,
+        },
+        "step_trainer_trusted": {
+            "lines_read": steps.lines_read,
+            "kept": len(step_rows),
+            "quarantined": len(steps.quarantined),
+            "duplicate": len(steps.records) - len(distinct_steps),
+            **step_counts,
+            "blank_lines": steps.blank_lines,
+        },
+    }
+    sources = {"customer": customers, "accelerometer": readings, "step_trainer": steps}
+    details = {
+        name: sorted(src.quarantined, key=lambda q: (q.source_file_name, q.line_number))
+        for name, src in sources.items()
+    }
+    return Expected(
+        customer_trusted=_sorted_rows(list(customer_rows.values())),
+        accelerometer_trusted=_sorted_rows(reading_rows),
+        customers_curated=_sorted_rows(curated_rows),
+        step_trainer_trusted=_sorted_rows(step_rows),
+        machine_learning_curated=_sorted_rows(ml_rows),
+        quarantined={
+            name: [(q.source_file_name, q.line_number) for q in lines]
+            for name, lines in details.items()
+        },
+        quarantine_details=details,
+        accounting=accounting,
+    )
