@@ -19,6 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
 from stedi_assets.lake import Lake
 
+PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
+"""What a zone asset yields: its materialization and check results (or failed checks)."""
+
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"
 QUARANTINE_CHECK = "no_quarantined_lines"
@@ -162,7 +165,7 @@ def publish(
     rows: DataFrame,
     privacy_violations: Callable[[DataFrame], DataFrame],
     build: TrustedBuild | None = None,
-) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+) -> PublishEvents:
     """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables."""
     spark = rows.sparkSession
     uri = table.uri(lake)
@@ -170,6 +173,8 @@ def publish(
         rows = rows.persist()
         row_count = rows.count()
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
+        if build is not None:
+            context.log.info(f"{table.name}: landing lines {build.accounting.as_metadata()}")
         results = [
             _schema_check(table, rows),
             _privacy_check(table, privacy_violations(rows)),

@@ -183,3 +183,10 @@ def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_p
     (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
     parsed = parse_landing(read_landing_lines(spark, str(folder)), ACCELEROMETER, False)
     assert [row["line"] for row in parsed.orderBy("line_number").collect()] == [None, "{oops"]
+
+
+def test_a_missing_landing_folder_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
+    with pytest.raises(
+        FileNotFoundError, match=r"No landing folder at .*/nowhere: check STEDI_LAKE"
+    ):
+        read_landing_lines(spark, str(tmp_path / "nowhere"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -94,7 +95,16 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
     A byte-order mark at the start of a file and the CR of CRLF endings are removed; the empty
     string after a final newline is not a line. Blank lines are kept here (they are counted).
     """
-    files = spark.read.text(folder, wholetext=True).select(
+    try:
+        texts = spark.read.text(folder, wholetext=True)
+    except AnalysisException as error:
+        if error.getCondition() != "PATH_NOT_FOUND":
+            raise
+        raise FileNotFoundError(
+            f"No landing folder at {folder}: check STEDI_LAKE, or write the source's "
+            "newline-delimited JSON files there (`make demo` shows the layout)."
+        ) from error
+    files = texts.select(
         F.col("_metadata.file_path").alias("source_file"),
         F.split(F.regexp_replace("value", "^\ufeff|\r\\z", ""), "\r?\n").alias("pieces"),
     )

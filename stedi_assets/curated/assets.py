@@ -1,7 +1,5 @@
 """The curated zone: the tables data scientists use, built from trusted tables only."""
 
-from collections.abc import Iterator
-
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
@@ -9,7 +7,7 @@ from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import build_customers_curated
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
-from stedi_assets.publishing import publish, read_table
+from stedi_assets.publishing import PublishEvents, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.trusted.tables import (
     ACCELEROMETER_TRUSTED,
@@ -17,7 +15,6 @@ from stedi_assets.trusted.tables import (
     STEP_TRAINER_TRUSTED,
 )
 
-Events = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 CURATED = {
     "group_name": "curated",
     "kinds": {"spark", "delta"},
@@ -32,7 +29,7 @@ CURATED = {
 )
 def customers_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
-) -> Events:
+) -> PublishEvents:
     """Consenting customers who have at least one reading in accelerometer_trusted.
 
     The customers whose step-trainer readings can be paired with phone readings: the population
@@ -57,7 +54,7 @@ def customers_curated(
 )
 def machine_learning_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
-) -> Events:
+) -> PublishEvents:
     """Training data for step detection: each step-trainer reading beside the same customer's
     phone readings in the same millisecond.
 

@@ -1,7 +1,5 @@
 """The trusted zone: landing data that passed the contract, from consenting customers only."""
 
-from collections.abc import Iterator
-
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
@@ -19,7 +17,7 @@ from stedi_assets.contract.readings import (
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.landing.assets import landing_asset_key
-from stedi_assets.publishing import publish, read_table
+from stedi_assets.publishing import PublishEvents, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.trusted.tables import (
@@ -28,7 +26,6 @@ from stedi_assets.trusted.tables import (
     STEP_TRAINER_TRUSTED,
 )
 
-Events = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 TRUSTED = {
     "group_name": "trusted",
     "kinds": {"spark", "delta"},
@@ -43,7 +40,7 @@ TRUSTED = {
 )
 def customer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
-) -> Events:
+) -> PublishEvents:
     """Customers who share their data with research: one row per customer, their current record.
 
     Built from customer landing: lines that break the contract go to `customer/quarantine`;
@@ -72,7 +69,7 @@ def customer_trusted(
 )
 def accelerometer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
-) -> Events:
+) -> PublishEvents:
     """Phone accelerometer readings of customers in customer_trusted, each distinct reading once.
 
     A reading delivered twice (a redelivered file) is kept once; distinct readings in the same
@@ -107,7 +104,7 @@ def accelerometer_trusted(
 )
 def step_trainer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
-) -> Events:
+) -> PublishEvents:
     """Step-trainer readings attributed to a customer of customers_curated, each distinct once.
 
     A device reading is attributed through its `serialNumber` only when exactly one current
