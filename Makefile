@@ -10,7 +10,7 @@ DEMO_LAKE := lake
 DEMO_CUSTOMERS ?= 1000
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup demo test lint ui sample-data clean
+.PHONY: help setup demo demo-s3 test lint sql ui clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,12 +40,19 @@ demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary 
 	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/dagster asset materialize -m stedi_assets --select '*'
 	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/python -m stedi_assets.summary
 
+demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue catalog
+	$(BIN)/python -m stedi_assets.demo_s3 --customers $(DEMO_CUSTOMERS) --seed 42
+
 test: setup lint ## Lint, then every test (real Spark, Delta and Dagster)
 	$(BIN)/pytest
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check stedi_assets stedi_assets_tests
 	$(BIN)/ruff format --check stedi_assets stedi_assets_tests
+
+sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
+	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }
+	$(BIN)/python -m stedi_assets.catalog.sql "$(Q)"
 
 ui: setup ## Dagster UI on http://127.0.0.1:3000 over STEDI_LAKE (./lake by default)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

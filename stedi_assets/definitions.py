@@ -8,7 +8,8 @@ from stedi_assets import settings
 from stedi_assets.curated.assets import customers_curated, machine_learning_curated
 from stedi_assets.lake import Lake
 from stedi_assets.landing.assets import landing_specs
-from stedi_assets.resources import lake_resource, pyspark_resource
+from stedi_assets.landing.sensors import landing_files_sensor
+from stedi_assets.resources import lake_resource, pyspark_resource, s3_resource
 from stedi_assets.trusted.assets import (
     accelerometer_trusted,
     customer_trusted,
@@ -24,7 +25,8 @@ defs = dg.Definitions(
         customers_curated,
         machine_learning_curated,
     ],
-    resources={"pyspark": pyspark_resource(), "lake": lake_resource()},
+    sensors=[landing_files_sensor],
+    resources={"pyspark": pyspark_resource(), "lake": lake_resource(), "s3": s3_resource()},
     # One process and one SparkSession for the whole run: a process per step would pay the JVM
     # start-up once per asset.
     executor=dg.in_process_executor,

@@ -18,10 +18,14 @@ class Lake:
     root: str
 
     @property
+    def is_s3(self) -> bool:
+        return self.root.startswith(("s3://", "s3a://"))
+
+    @property
     def base_uri(self) -> str:
         """The root as Spark addresses it: `s3a://` for S3, an absolute path for a folder."""
-        if self.root.startswith("s3://"):
-            return "s3a://" + self.root.removeprefix("s3://").rstrip("/")
+        if self.is_s3:
+            return "s3a://" + self.root.split("://", 1)[1].rstrip("/")
         if "://" in self.root:
             return self.root.rstrip("/")
         return str(Path(self.root).resolve())

@@ -16,8 +16,12 @@ from delta.tables import DeltaTable
 from pandera.pyspark import DataFrameModel
 from pyspark.sql import DataFrame, SparkSession
 
+from stedi_assets.catalog.glue import CatalogColumn, delta_table_input, json_table_input
 from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
+from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
 from stedi_assets.lake import Lake
+from stedi_assets.landing.assets import LANDING_DESCRIPTIONS
+from stedi_assets.resources import LakeResource
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a zone asset yields: its materialization and check results (or failed checks)."""
@@ -107,6 +111,44 @@ def _column_schema(table: ZoneTable, rows: DataFrame) -> dg.TableSchema:
     )
 
 
+QUARANTINE_COLUMNS = [
+    CatalogColumn("source_file", "string", "The landing file the line came from."),
+    CatalogColumn("line_number", "bigint", "The line's number in that file, from 1."),
+    CatalogColumn("line", "string", "The line as it was (may hold personal data)."),
+    CatalogColumn("reason", "string", "Every way the line breaks the data contract."),
+]
+
+
+def _catalog_entries(lake: Lake, table: ZoneTable, schema: dg.TableSchema) -> list[dict]:
+    """Glue table inputs for a zone table and, for a trusted one, its quarantine and landing.
+
+    Column comments are the descriptions the UI shows."""
+    columns = [CatalogColumn(c.name, c.type, c.description) for c in schema.columns]
+    entries = [delta_table_input(table.name, table.uri(lake), columns, table.model.__doc__ or "")]
+    source = table.landing_source
+    if source:
+        comments = {column.name: column.comment for column in columns}
+        landing_columns = [
+            CatalogColumn(field.name, field.type_name, comments.get(field.name))
+            for field in LANDING_SOURCES_BY_NAME[source].fields
+        ]
+        entries += [
+            delta_table_input(
+                f"{source}_quarantine",
+                lake.quarantine(source),
+                QUARANTINE_COLUMNS,
+                f"Lines of {source} landing that broke the data contract, with the reason.",
+            ),
+            json_table_input(
+                f"{source}_landing",
+                lake.landing(source),
+                landing_columns,
+                LANDING_DESCRIPTIONS[source],
+            ),
+        ]
+    return entries
+
+
 def _schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
     errors = table.model.validate(check_obj=rows).pandera.errors
     failures = [
@@ -160,13 +202,15 @@ def _accounting_checks(build: TrustedBuild, row_count: int) -> list[dg.AssetChec
 
 def publish(
     context: dg.AssetExecutionContext,
-    lake: Lake,
+    lake_resource: LakeResource,
     table: ZoneTable,
     rows: DataFrame,
     privacy_violations: Callable[[DataFrame], DataFrame],
     build: TrustedBuild | None = None,
 ) -> PublishEvents:
-    """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables."""
+    """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables, and
+    register them in the Glue catalog when one is configured."""
+    lake = lake_resource.lake
     spark = rows.sparkSession
     uri = table.uri(lake)
     try:
@@ -201,10 +245,16 @@ def publish(
             metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
         version = _write_delta(rows, uri)
         context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
+        column_schema = _column_schema(table, rows)
+        catalog = lake_resource.catalog()
+        if catalog is not None:
+            for table_input in _catalog_entries(lake, table, column_schema):
+                catalog.register(table_input)
+            context.log.info(f"{table.name}: registered in Glue database {catalog.database}")
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": row_count,
-                "dagster/column_schema": _column_schema(table, rows),
+                "dagster/column_schema": column_schema,
                 "dagster/uri": dg.MetadataValue.path(uri),
                 "delta_version": version,
                 **metadata,

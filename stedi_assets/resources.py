@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
 
 from stedi_assets import settings
+from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.lake import Lake
 
 
@@ -39,12 +42,50 @@ def spark_config() -> dict[str, Any]:
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
+        **_s3a_config(),
         **settings.spark_overrides(),
     }
 
 
+def _s3a_config() -> dict[str, str]:
+    """Spark's s3a connector, set from the same settings as the S3 resource.
+
+    Credentials are deliberately absent: s3a's default provider chain reads them from the
+    environment (or the instance profile), so they never appear in Spark or Dagster config.
+    """
+    config = {
+        "spark.hadoop.fs.s3a.endpoint.region": settings.aws_region(),
+        # Delta's single-driver log store: runs never overlap (dagster.yaml's run queue).
+        "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
+    }
+    endpoint = settings.s3_endpoint()
+    if endpoint:
+        config |= {
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        }
+    return config
+
+
 def pyspark_resource() -> PySparkResource:
     return PySparkResource(spark_config=spark_config())
+
+
+def s3_resource() -> S3Resource:
+    """boto3 access for listings and small objects. Keys, when given, come from the environment
+    through `EnvVar`, so the UI shows the variable's name, never its value."""
+    credentials: dict[str, Any] = {}
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        credentials = {
+            "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        }
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            credentials["aws_session_token"] = dg.EnvVar("AWS_SESSION_TOKEN")
+    return S3Resource(
+        endpoint_url=settings.s3_endpoint(), region_name=settings.aws_region(), **credentials
+    )
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -52,11 +93,32 @@ class LakeResource(dg.ConfigurableResource):
 
     root: str
     consent_policy: settings.ConsentPolicy = settings.ConsentPolicy.SINCE_CONSENT
+    glue_database: str | None = None
+    glue_endpoint: str | None = None
+    aws_region: str = "us-east-1"
 
     @property
     def lake(self) -> Lake:
         return Lake(self.root)
 
+    def catalog(self) -> GlueCatalog | None:
+        """The Glue catalog tables are registered in, when `glue_database` is set."""
+        if not self.glue_database:
+            return None
+        if not self.lake.is_s3:
+            raise ValueError(
+                f"STEDI_GLUE_DATABASE={self.glue_database} needs an s3:// STEDI_LAKE: Athena "
+                f"cannot read {self.root}."
+            )
+        client = boto3.client("glue", region_name=self.aws_region, endpoint_url=self.glue_endpoint)
+        return GlueCatalog(client, self.glue_database)
+
 
 def lake_resource() -> LakeResource:
-    return LakeResource(root=settings.lake_root(), consent_policy=settings.consent_policy())
+    return LakeResource(
+        root=settings.lake_root(),
+        consent_policy=settings.consent_policy(),
+        glue_database=settings.glue_database(),
+        glue_endpoint=settings.glue_endpoint(),
+        aws_region=settings.aws_region(),
+    )

@@ -75,3 +75,28 @@ def spark_driver_memory() -> str:
 def spark_shuffle_partitions() -> int:
     """`STEDI_SPARK_SHUFFLE_PARTITIONS`: four per core by default (Spark's 200 suits clusters)."""
     return int(os.environ.get("STEDI_SPARK_SHUFFLE_PARTITIONS", 4 * (os.cpu_count() or 1)))
+
+
+def sensor_interval_seconds() -> int:
+    """`STEDI_SENSOR_INTERVAL`: seconds between two listings of the landing folders."""
+    return int(os.environ.get("STEDI_SENSOR_INTERVAL", "30"))
+
+
+def s3_endpoint() -> str | None:
+    """`STEDI_S3_ENDPOINT`: an S3-compatible server's URL (MinIO, moto); unset for AWS S3."""
+    return os.environ.get("STEDI_S3_ENDPOINT") or None
+
+
+def aws_region() -> str:
+    """`AWS_REGION` (or `AWS_DEFAULT_REGION`): the region of the bucket and the Glue catalog."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def glue_database() -> str | None:
+    """`STEDI_GLUE_DATABASE`: register every table in this Glue database; unset, no catalog."""
+    return os.environ.get("STEDI_GLUE_DATABASE") or None
+
+
+def glue_endpoint() -> str | None:
+    """`STEDI_GLUE_ENDPOINT`: a Glue-compatible endpoint (moto); unset for AWS Glue."""
+    return os.environ.get("STEDI_GLUE_ENDPOINT") or None

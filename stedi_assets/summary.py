@@ -10,21 +10,8 @@ import sys
 
 import dagster as dg
 
-from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
 from stedi_assets.publishing import ZoneTable
-from stedi_assets.trusted.tables import (
-    ACCELEROMETER_TRUSTED,
-    CUSTOMER_TRUSTED,
-    STEP_TRAINER_TRUSTED,
-)
-
-ZONE_TABLES = (
-    CUSTOMER_TRUSTED,
-    ACCELEROMETER_TRUSTED,
-    STEP_TRAINER_TRUSTED,
-    CUSTOMERS_CURATED,
-    MACHINE_LEARNING_CURATED,
-)
+from stedi_assets.zone_tables import ZONE_TABLES
 
 
 def _check_outcomes(instance: dg.DagsterInstance, table: ZoneTable) -> tuple[int, list[str]]:

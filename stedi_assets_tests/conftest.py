@@ -1,19 +1,58 @@
-"""Shared fixtures: one real SparkSession (with Delta) for the whole test session, and lakes."""
+"""Shared fixtures: an S3-compatible server on loopback and one real SparkSession (Delta, s3a)
+for the whole test session."""
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
-from stedi_assets_tests.lakes import TEST_SPARK_CONFIG
+from stedi_assets_tests.lakes import spark_config_for_tests
+
+# Distinctive, fake credentials: the S3 server accepts any.
+S3_TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "AKIASTEDITESTKEY0001",
+    "AWS_SECRET_ACCESS_KEY": "stedi-test-secret-do-not-print-0001",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",  # what botocore reads
+}
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a free port), with the environment pointing at it.
+
+    Started before Spark, whose s3a connector reads the endpoint when the session starts.
+    """
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as environment:
+        for key, value in {**S3_TEST_ENVIRONMENT, "STEDI_S3_ENDPOINT": endpoint}.items():
+            environment.setenv(key, value)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
+    """A new, empty bucket named after the test."""
+    name = "stedi-" + request.node.name.lower().replace("_", "-")[:40].strip("-[]")
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def spark(s3_endpoint: str) -> Iterator[SparkSession]:
     builder = SparkSession.builder
-    for key, value in TEST_SPARK_CONFIG.items():
+    for key, value in spark_config_for_tests().items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

@@ -10,29 +10,42 @@ from stedi_assets import defs
 from stedi_assets.resources import LakeResource, spark_config
 from stedi_assets.settings import ConsentPolicy
 
-# Two cores, two shuffle partitions: tiny test tables gain nothing from more tasks.
-TEST_SPARK_CONFIG = {
-    **spark_config(),
-    "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "2",
-    "spark.driver.memory": "2g",
-    "spark.ui.enabled": "false",
+TABLE_PATHS = {
+    "customer_trusted": "customer/trusted",
+    "accelerometer_trusted": "accelerometer/trusted",
+    "customers_curated": "customer/curated",
+    "step_trainer_trusted": "step_trainer/trusted",
+    "machine_learning_curated": "step_trainer/curated",
 }
+"""The zone tables' lake paths, as the issue gives them (not taken from the code under test)."""
+
+
+def spark_config_for_tests() -> dict[str, str]:
+    """The project's Spark settings, sized for tests: two cores, two shuffle partitions (tiny
+    tables gain nothing from more tasks) and a small driver beside the test process."""
+    return {
+        **spark_config(),
+        "spark.master": "local[2]",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+    }
 
 
 def materialize_lake(
-    root: Path,
+    root: Path | str,
     spark: SparkSession,
     policy: ConsentPolicy = ConsentPolicy.SINCE_CONSENT,
     instance: dg.DagsterInstance | None = None,
+    **lake_options: str,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset of the project's definitions against the lake at `root`."""
     job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         resources={
-            "pyspark": PySparkResource(spark_config=TEST_SPARK_CONFIG),
-            "lake": LakeResource(root=str(root), consent_policy=policy),
+            "pyspark": PySparkResource(spark_config=spark_config_for_tests()),
+            "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),
         },
         raise_on_error=False,
     )

@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from stedi_assets import defs, settings
+from stedi_assets.lake import Lake
 from stedi_assets.resources import spark_config
 
 ZONE_ASSETS = {
@@ -86,3 +87,9 @@ def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("STEDI_JARS_DIR", str(tmp_path))
     with pytest.raises(RuntimeError, match="make setup"):
         spark_config()
+
+
+def test_an_s3_root_is_read_through_s3a_and_a_folder_absolutely(tmp_path, monkeypatch) -> None:
+    assert Lake("s3://bucket/p/").uri("customer/trusted") == "s3a://bucket/p/customer/trusted"
+    monkeypatch.chdir(tmp_path)
+    assert Lake("lake").landing("customer") == f"{tmp_path}/lake/customer/landing"

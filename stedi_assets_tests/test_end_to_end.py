@@ -13,18 +13,13 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
+from stedi_assets.catalog.sql import run_query
+from stedi_assets.lake import Lake
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
-from stedi_assets_tests.lakes import materialize_lake
+from stedi_assets_tests.lakes import TABLE_PATHS, materialize_lake
 from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected, compute_expected
 
-TABLE_PATHS = {
-    "customer_trusted": "customer/trusted",
-    "accelerometer_trusted": "accelerometer/trusted",
-    "customers_curated": "customer/curated",
-    "step_trainer_trusted": "step_trainer/trusted",
-    "machine_learning_curated": "step_trainer/curated",
-}
 TRUSTED = ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted")
 
 
@@ -120,3 +115,32 @@ def test_the_any_time_policy_matches_the_reference(
     assert_lake_matches(spark, lake, expected)
     since_consent = compute_expected(lake, "since_consent")
     assert len(expected.accelerometer_trusted) > len(since_consent.accelerometer_trusted)
+
+
+def test_sql_over_the_lake_by_asset_name(cli_lake: tuple[Path, Path], spark: SparkSession) -> None:
+    lake, _ = cli_lake
+    expected = compute_expected(lake, "since_consent")
+    query = (
+        "select (select count(*) from machine_learning_curated),"
+        " (select count(*) from customer_quarantine),"
+        " (select count(distinct email) from customer_landing)"
+    )
+    (row,) = run_query(spark, Lake(str(lake)), query).collect()
+    assert row[0] == len(expected.machine_learning_curated)
+    assert row[1] == len(expected.quarantined["customer"])
+    assert row[2] > len(expected.customer_trusted)
+
+
+def test_make_sql_prints_the_answer(cli_lake: tuple[Path, Path]) -> None:
+    lake, _ = cli_lake
+    expected = compute_expected(lake, "since_consent")
+    completed = subprocess.run(
+        ["make", "--no-print-directory", "sql", "Q=select count(*) as n from customers_curated"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "STEDI_LAKE": str(lake), "STEDI_SPARK_DRIVER_MEMORY": "1g"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert f"|{len(expected.customers_curated)}" in completed.stdout.replace(" ", "")

@@ -47,6 +47,10 @@ class LandingSource:
     def columns(self) -> list[str]:
         return [field.name for field in self.fields]
 
+    @property
+    def spark_schema(self) -> T.StructType:
+        return T.StructType([T.StructField(f.name, f.spark_type) for f in self.fields])
+
 
 def _fields(*specs: tuple[str, T.DataType, bool]) -> tuple[LandingField, ...]:
     return tuple(LandingField(name, spark_type, required) for name, spark_type, required in specs)
@@ -86,7 +90,9 @@ STEP_TRAINER = LandingSource(
     ),
 )
 
-QUARANTINE_COLUMNS = ("source_file", "line_number", "line", "reason")
+LANDING_SOURCES_BY_NAME = {
+    source.name: source for source in (CUSTOMER, ACCELEROMETER, STEP_TRAINER)
+}
 
 
 def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:

@@ -40,7 +40,7 @@ def customers_curated(
     readings = read_table(spark, lake.lake, ACCELEROMETER_TRUSTED)
     yield from publish(
         context,
-        lake.lake,
+        lake,
         CUSTOMERS_CURATED,
         build_customers_curated(customers, readings),
         lambda rows: privacy.customers_not_in(rows, customers),
@@ -74,7 +74,7 @@ def machine_learning_curated(
     trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
     yield from publish(
         context,
-        lake.lake,
+        lake,
         MACHINE_LEARNING_CURATED,
         pairs,
         lambda rows: rows.join(trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"),

@@ -54,7 +54,7 @@ def customer_trusted(
     newest = newest_update_by_email(parsed)
     yield from publish(
         context,
-        lake.lake,
+        lake,
         CUSTOMER_TRUSTED,
         build.rows,
         lambda rows: privacy.not_current_or_not_consenting(rows, newest),
@@ -85,7 +85,7 @@ def accelerometer_trusted(
     consent = privacy.consent_by_email(customers, "user")
     yield from publish(
         context,
-        lake.lake,
+        lake,
         ACCELEROMETER_TRUSTED,
         build.rows,
         lambda rows: privacy.readings_outside_consent(rows, "timestamp", consent, since_consent),
@@ -122,7 +122,7 @@ def step_trainer_trusted(
     consent = privacy.consent_by_device(current, curated)
     yield from publish(
         context,
-        lake.lake,
+        lake,
         STEP_TRAINER_TRUSTED,
         build.rows,
         lambda rows: privacy.readings_outside_consent(

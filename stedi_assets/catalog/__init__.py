@@ -1,0 +1,1 @@
+"""Table catalogs: AWS Glue for Athena, and local Spark SQL over the lake."""

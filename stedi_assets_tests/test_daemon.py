@@ -1,0 +1,100 @@
+"""End to end with the real daemon: files land, the sensor notices, a queued run rebuilds the
+tables, and a later file updates them, with no one pressing a button."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets_tests.conftest import LandingWriter
+
+CUSTOMERS = [
+    {
+        "email": "ann@x.com",
+        "serialNumber": "S1",
+        "lastUpdateDate": 1,
+        "shareWithResearchAsOfDate": 1,
+    },
+    {"email": "bob@x.com", "serialNumber": "S2", "lastUpdateDate": 1},
+]
+
+
+def reading(user: str, timestamp: int) -> dict:
+    return {"user": user, "timestamp": timestamp, "x": 1.0, "y": 2.0, "z": 3.0}
+
+
+@pytest.fixture
+def daemon(lake_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` on the project's workspace.yaml and dagster.yaml, over `lake_root`."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "STEDI_LAKE": str(lake_root),
+        "STEDI_SENSOR_INTERVAL": "2",
+        "STEDI_SPARK_DRIVER_MEMORY": "1g",
+    }
+    with open(tmp_path / "daemon.log", "w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        yield process
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def wait_for(condition: Callable[[], bool], what: str, log: Path, timeout: float = 300) -> None:
+    """Poll until `condition` holds (the daemon works on its own clock), or fail saying what."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}; daemon log:\n{log.read_text()[-4000:]}")
+
+
+def row_count(spark: SparkSession, uri: Path) -> int:
+    """Rows of the table's latest version, or -1 before its first commit. (Not
+    `DeltaTable.isDeltaTable`: the session caches a table's log and would not see it appear.)"""
+    if not any((uri / "_delta_log").glob("*.json")):
+        return -1
+    return spark.read.format("delta").load(str(uri)).count()
+
+
+def test_the_daemon_rebuilds_tables_when_files_land(
+    daemon: subprocess.Popen,
+    spark: SparkSession,
+    lake_root: Path,
+    tmp_path: Path,
+    write_landing: LandingWriter,
+) -> None:
+    log = tmp_path / "daemon.log"
+    readings = lake_root / "accelerometer/trusted"
+    write_landing("customer", "customers.json", CUSTOMERS)
+    write_landing("step_trainer", "devices.json", [])
+    write_landing("accelerometer", "day-1.json", [reading("ann@x.com", 5), reading("bob@x.com", 5)])
+    curated = lake_root / "customer/curated"
+    wait_for(
+        lambda: row_count(spark, curated) == 1 and row_count(spark, readings) == 1,
+        "the first run to publish Ann, her reading and nothing of Bob",
+        log,
+    )
+
+    write_landing("accelerometer", "day-2.json", [reading("ann@x.com", 6), reading("ann@x.com", 7)])
+    wait_for(lambda: row_count(spark, readings) == 3, "the run for a new file", log)
+    assert daemon.poll() is None
