@@ -175,3 +175,20 @@ def test_run_keys_differ_when_a_listing_returns_to_an_earlier_state(
     extra.unlink()
     keys.append(sensor.tick().run_requests[0].run_key)
     assert len(set(keys)) == 3
+
+
+def test_tens_of_thousands_of_files_fit_a_small_cursor(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    folder = tmp_path / "accelerometer" / "landing"
+    folder.mkdir(parents=True)
+    for number in range(30_000):
+        (folder / f"2026-11-27T{number:06}.json").write_bytes(b"{}\n")
+    sensor = Sensor(instance, str(tmp_path))
+    result = sensor.tick()
+    assert result.asset_events[0].metadata["new_files"].value == 30_000
+    assert len(decode_cursor(sensor.cursor)["accelerometer"]) == 30_000
+    assert len(sensor.cursor) < 1_000_000  # compressed: well within Dagster's cursor storage
+    (folder / "2026-11-27T000042.json").unlink()
+    result = sensor.tick()
+    assert result.asset_events[0].metadata["deleted_files"].value == 1
