@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 JARS := .cache/jars
 DEMO_LAKE := lake
 DEMO_CUSTOMERS ?= 1000
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 .PHONY: help setup demo demo-s3 test lint sql ui clean
@@ -30,6 +32,11 @@ $(JARS)/.resolved: jvm/pom.xml
 		-DoutputDirectory=$(CURDIR)/$(JARS)
 	touch $@
 
+# The UI tests drive Debian's Chromium (Playwright's own browser download does not work here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
@@ -43,7 +50,7 @@ demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary 
 demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue catalog
 	$(BIN)/python -m stedi_assets.demo_s3 --customers $(DEMO_CUSTOMERS) --seed 42
 
-test: setup lint ## Lint, then every test (real Spark, Delta and Dagster)
+test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, Dagster UI, Chromium)
 	$(BIN)/pytest
 
 lint: setup ## ruff check and format check

@@ -22,6 +22,11 @@ class Lake:
         return self.root.startswith(("s3://", "s3a://"))
 
     @property
+    def storage_kind(self) -> str:
+        """The Dagster kind of the lake's storage: `s3` or `file`."""
+        return "s3" if self.is_s3 else "file"
+
+    @property
     def base_uri(self) -> str:
         """The root as Spark addresses it: `s3a://` for S3, an absolute path for a folder."""
         if self.is_s3:

@@ -8,24 +8,28 @@ the previous Delta version and downstream assets do not run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 from delta.tables import DeltaTable
 from pandera.pyspark import DataFrameModel
 from pyspark.sql import DataFrame, SparkSession
 
+from stedi_assets import settings
 from stedi_assets.catalog.glue import CatalogColumn, delta_table_input, json_table_input
 from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
 from stedi_assets.lake import Lake
 from stedi_assets.landing.assets import LANDING_DESCRIPTIONS
+from stedi_assets.metadata import PERSONAL_MASKS, bar_chart, example_keys, preview
 from stedi_assets.resources import LakeResource
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a zone asset yields: its materialization and check results (or failed checks)."""
 
+OWNERS = ["team:stedi-data-engineering"]
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"
 QUARANTINE_CHECK = "no_quarantined_lines"
@@ -40,12 +44,44 @@ class ZoneTable:
     model: type[DataFrameModel]
     privacy_check: str
     privacy_rule: str
+    column_lineage: Mapping[str, Sequence[tuple[str, str]]]
+    """Each column's upstream (asset, column) pairs, shown as column lineage in the UI."""
+    example_key: tuple[str, ...]
+    """Columns that identify a row in a check failure's examples (personal ones hashed)."""
     landing_source: str | None = None
     """Set for trusted tables, which read a landing source and account for its lines."""
 
     @property
     def key(self) -> dg.AssetKey:
         return dg.AssetKey(self.name)
+
+    @property
+    def zone(self) -> str:
+        """`trusted` or `curated`: the last part of the table's path."""
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def holds_personal_data(self) -> bool:
+        return any(name in PERSONAL_MASKS for name in self.model.to_schema().columns)
+
+    def asset_options(self) -> dict[str, Any]:
+        """The `@asset` arguments every zone table shares: name, group, checks, kinds, tags."""
+        return {
+            "name": self.name,
+            "group_name": self.zone,
+            "check_specs": self.check_specs(),
+            "kinds": {"spark", "delta", Lake(settings.lake_root()).storage_kind},
+            "owners": OWNERS,
+            "tags": {"zone": self.zone, "pii": str(self.holds_personal_data).lower()},
+        }
+
+    def lineage(self) -> dg.TableColumnLineage:
+        return dg.TableColumnLineage(
+            deps_by_column={
+                column: [dg.TableColumnDep(dg.AssetKey(asset), name) for asset, name in deps]
+                for column, deps in self.column_lineage.items()
+            }
+        )
 
     def uri(self, lake: Lake) -> str:
         return lake.uri(self.path)
@@ -82,6 +118,11 @@ class ZoneTable:
                 ),
             ]
         return specs
+
+
+def same_columns(upstream: str, columns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Column lineage of columns copied from the same-named columns of `upstream`."""
+    return {column: [(upstream, column)] for column in columns}
 
 
 def read_table(spark: SparkSession, lake: Lake, table: ZoneTable) -> DataFrame:
@@ -170,11 +211,10 @@ def _schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
 
 def _privacy_check(table: ZoneTable, violations: DataFrame) -> dg.AssetCheckResult:
     count = violations.count()
-    return dg.AssetCheckResult(
-        check_name=table.privacy_check,
-        passed=count == 0,
-        metadata={"violating_rows": count},
-    )
+    metadata: dict[str, Any] = {"rule": table.privacy_rule, "violating_rows": count}
+    if count:
+        metadata["examples"] = dg.MetadataValue.json(example_keys(violations, table.example_key))
+    return dg.AssetCheckResult(check_name=table.privacy_check, passed=count == 0, metadata=metadata)
 
 
 def _accounting_checks(build: TrustedBuild, row_count: int) -> list[dg.AssetCheckResult]:
@@ -207,6 +247,7 @@ def publish(
     rows: DataFrame,
     privacy_violations: Callable[[DataFrame], DataFrame],
     build: TrustedBuild | None = None,
+    charts: Callable[[DataFrame], dict[str, dg.MarkdownMetadataValue]] | None = None,
 ) -> PublishEvents:
     """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables, and
     register them in the Glue catalog when one is configured."""
@@ -243,6 +284,11 @@ def publish(
             _write_delta(build.quarantine, quarantine_uri)
             metadata.update(build.accounting.as_metadata())
             metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
+            metadata["landing_funnel"] = bar_chart(
+                f"Where the {build.accounting.lines_read:,} landing lines went",
+                "lines",
+                build.accounting.counts,
+            )
         version = _write_delta(rows, uri)
         context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
         column_schema = _column_schema(table, rows)
@@ -256,8 +302,11 @@ def publish(
                 "dagster/row_count": row_count,
                 "dagster/column_schema": column_schema,
                 "dagster/uri": dg.MetadataValue.path(uri),
+                "dagster/column_lineage": table.lineage(),
                 "delta_version": version,
+                "preview": preview(rows),
                 **metadata,
+                **(charts(rows) if charts else {}),
             },
             check_results=results,
         )

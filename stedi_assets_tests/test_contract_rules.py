@@ -234,3 +234,27 @@ def test_every_check_passed_and_accounting_balances(run) -> None:
         for asset in ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted")
     }
     assert all(e.severity == dg.AssetCheckSeverity.WARN for e in evaluations if not e.passed)
+
+
+def test_materializations_explain_themselves_without_personal_data(run) -> None:
+    _, result = run
+    (event,) = result.asset_materializations_for_node("customer_trusted")
+    metadata = event.metadata
+    lineage = metadata["dagster/column_lineage"].value.deps_by_column
+    assert lineage["email"] == [dg.TableColumnDep(dg.AssetKey("customer_landing"), "email")]
+    preview = metadata["preview"].value
+    assert "a***@x.com" in preview and "***00" in preview and "****-**-**" in preview
+    assert "ann@x.com" not in preview and "555-0100" not in preview and "1990-01-01" not in preview
+    funnel = metadata["landing_funnel"].value
+    assert "Where the 15 landing lines went" in funnel and "| superseded | 4 |" in funnel
+    columns = {c.name: c for c in metadata["dagster/column_schema"].value.columns}
+    assert "lower-cased" in columns["email"].description
+
+    (readings,) = result.asset_materializations_for_node("accelerometer_trusted")
+    assert "Customers by number of readings" in readings.metadata["readings_per_customer"].value
+    (training,) = result.asset_materializations_for_node("machine_learning_curated")
+    deps = training.metadata["dagster/column_lineage"].value.deps_by_column
+    assert deps["x"] == [dg.TableColumnDep(dg.AssetKey("accelerometer_trusted"), "x")]
+    assert deps["distanceFromObject"] == [
+        dg.TableColumnDep(dg.AssetKey("step_trainer_trusted"), "distanceFromObject")
+    ]

@@ -1,6 +1,7 @@
 """A table that fails a blocking check is not published: readers keep the previous Delta version
 and downstream assets do not run. The failure says which check, with counts."""
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,11 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
     }
     assert not checks["only_consenting_customers"].passed
     assert checks["only_consenting_customers"].metadata["violating_rows"].value == 1
+    (example,) = checks["only_consenting_customers"].metadata["examples"].value
+    assert example == {
+        "user_sha256": hashlib.sha256(b"bob@x.com").hexdigest()[:12],
+        "timestamp": 10,
+    }
     assert not checks["accounting_balances"].passed  # 2 rows, but 1 line was kept
     assert checks["schema"].passed
     # Readers still see the previous version; downstream did not run.

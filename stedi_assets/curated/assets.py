@@ -24,8 +24,7 @@ CURATED = {
 
 @dg.asset(
     deps=[CUSTOMER_TRUSTED.key, ACCELEROMETER_TRUSTED.key],
-    check_specs=CUSTOMERS_CURATED.check_specs(),
-    **CURATED,
+    **CUSTOMERS_CURATED.asset_options(),
 )
 def customers_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
@@ -49,8 +48,7 @@ def customers_curated(
 
 @dg.asset(
     deps=[STEP_TRAINER_TRUSTED.key, ACCELEROMETER_TRUSTED.key, CUSTOMERS_CURATED.key],
-    check_specs=MACHINE_LEARNING_CURATED.check_specs(),
-    **CURATED,
+    **MACHINE_LEARNING_CURATED.asset_options(),
 )
 def machine_learning_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource

@@ -1,9 +1,13 @@
-"""Where each curated table lives in the lake and what guards it."""
+"""Where each curated table lives in the lake, what guards it and where its columns come from."""
 
 from __future__ import annotations
 
+from stedi_assets.contract.landing import CUSTOMER
 from stedi_assets.curated.schemas import CustomersCurated, MachineLearningCurated
-from stedi_assets.publishing import ZoneTable
+from stedi_assets.publishing import ZoneTable, same_columns
+
+DEVICE_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
+PHONE_COLUMNS = ("x", "y", "z")
 
 CUSTOMERS_CURATED = ZoneTable(
     name="customers_curated",
@@ -11,6 +15,8 @@ CUSTOMERS_CURATED = ZoneTable(
     model=CustomersCurated,
     privacy_check="only_consenting_customers",
     privacy_rule="Every row is a customer of customer_trusted.",
+    column_lineage=same_columns("customer_trusted", CUSTOMER.columns),
+    example_key=("email",),
 )
 MACHINE_LEARNING_CURATED = ZoneTable(
     name="machine_learning_curated",
@@ -19,4 +25,9 @@ MACHINE_LEARNING_CURATED = ZoneTable(
     privacy_check="only_trusted_device_readings",
     privacy_rule="Every row's device reading (serialNumber, sensorReadingTime) is in "
     "step_trainer_trusted; the strict schema keeps personal columns out.",
+    column_lineage={
+        **same_columns("step_trainer_trusted", DEVICE_COLUMNS),
+        **same_columns("accelerometer_trusted", PHONE_COLUMNS),
+    },
+    example_key=("serialNumber", "sensorReadingTime"),
 )

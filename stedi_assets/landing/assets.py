@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
 from stedi_assets.lake import Lake
 
 LANDING_DESCRIPTIONS = {
@@ -27,10 +28,23 @@ def landing_specs(lake: Lake) -> list[dg.AssetSpec]:
         dg.AssetSpec(
             landing_asset_key(source),
             group_name="landing",
-            description=description + " Contains personal data; raw and unvalidated.",
-            kinds={"json"},
-            metadata={"dagster/uri": dg.MetadataValue.path(lake.landing(source))},
-            tags={"zone": "landing"},
+            description=description + " Raw and unvalidated; contains personal data.",
+            kinds={"json", lake.storage_kind},
+            owners=["team:stedi-mobile-app"],
+            metadata={
+                "dagster/uri": dg.MetadataValue.path(lake.landing(source)),
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[
+                        dg.TableColumn(
+                            field.name,
+                            field.type_name,
+                            description=("required" if field.required else "optional"),
+                        )
+                        for field in LANDING_SOURCES_BY_NAME[source].fields
+                    ]
+                ),
+            },
+            tags={"zone": "landing", "pii": "true"},
         )
         for source, description in LANDING_DESCRIPTIONS.items()
     ]

@@ -17,6 +17,7 @@ from stedi_assets.contract.readings import (
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.landing.assets import landing_asset_key
+from stedi_assets.metadata import readings_per_customer
 from stedi_assets.publishing import PublishEvents, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.settings import ConsentPolicy
@@ -35,8 +36,7 @@ TRUSTED = {
 
 @dg.asset(
     deps=[landing_asset_key("customer")],
-    check_specs=CUSTOMER_TRUSTED.check_specs(),
-    **TRUSTED,
+    **CUSTOMER_TRUSTED.asset_options(),
 )
 def customer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
@@ -64,8 +64,7 @@ def customer_trusted(
 
 @dg.asset(
     deps=[landing_asset_key("accelerometer"), customer_trusted],
-    check_specs=ACCELEROMETER_TRUSTED.check_specs(),
-    **TRUSTED,
+    **ACCELEROMETER_TRUSTED.asset_options(),
 )
 def accelerometer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
@@ -90,6 +89,7 @@ def accelerometer_trusted(
         build.rows,
         lambda rows: privacy.readings_outside_consent(rows, "timestamp", consent, since_consent),
         build,
+        charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
     )
 
 
@@ -99,8 +99,7 @@ def accelerometer_trusted(
         landing_asset_key("customer"),
         CUSTOMERS_CURATED.key,
     ],
-    check_specs=STEP_TRAINER_TRUSTED.check_specs(),
-    **TRUSTED,
+    **STEP_TRAINER_TRUSTED.asset_options(),
 )
 def step_trainer_trusted(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource

@@ -1,13 +1,10 @@
-"""Where each trusted table lives in the lake and what guards it."""
+"""Where each trusted table lives in the lake, what guards it and where its columns come from."""
 
 from __future__ import annotations
 
-from stedi_assets.publishing import ZoneTable
-from stedi_assets.trusted.schemas import (
-    AccelerometerTrusted,
-    CustomerTrusted,
-    StepTrainerTrusted,
-)
+from stedi_assets.contract.landing import ACCELEROMETER, CUSTOMER, STEP_TRAINER
+from stedi_assets.publishing import ZoneTable, same_columns
+from stedi_assets.trusted.schemas import AccelerometerTrusted, CustomerTrusted, StepTrainerTrusted
 
 CUSTOMER_TRUSTED = ZoneTable(
     name="customer_trusted",
@@ -15,6 +12,8 @@ CUSTOMER_TRUSTED = ZoneTable(
     model=CustomerTrusted,
     privacy_check="only_consenting_customers",
     privacy_rule="Every row is a customer's current (newest) record and it consents to research.",
+    column_lineage=same_columns("customer_landing", CUSTOMER.columns),
+    example_key=("email", "lastUpdateDate"),
     landing_source="customer",
 )
 ACCELEROMETER_TRUSTED = ZoneTable(
@@ -24,6 +23,8 @@ ACCELEROMETER_TRUSTED = ZoneTable(
     privacy_check="only_consenting_customers",
     privacy_rule="Every reading's user is in customer_trusted and, under `since_consent`, was "
     "taken at or after their consent.",
+    column_lineage=same_columns("accelerometer_landing", ACCELEROMETER.columns),
+    example_key=("user", "timestamp"),
     landing_source="accelerometer",
 )
 STEP_TRAINER_TRUSTED = ZoneTable(
@@ -34,5 +35,7 @@ STEP_TRAINER_TRUSTED = ZoneTable(
     privacy_rule="Every reading's device is carried by exactly one current customer record, that "
     "customer is in customers_curated and, under `since_consent`, the reading is not before "
     "their consent.",
+    column_lineage=same_columns("step_trainer_landing", STEP_TRAINER.columns),
+    example_key=("serialNumber", "sensorReadingTime"),
     landing_source="step_trainer",
 )

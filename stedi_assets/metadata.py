@@ -1,0 +1,107 @@
+"""What a materialization shows an analyst, beyond counts: masked previews and small charts.
+
+Dagster renders Markdown metadata in the UI, so the charts here are Markdown tables with
+bars. Personal fields never leave Spark unmasked: previews mask them, and examples in check
+failures replace them with a short hash (enough to find the row again, not the person).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+PREVIEW_ROWS = 5
+BAR_WIDTH = 30
+
+
+def _mask_email(email: Column) -> Column:
+    return F.concat(F.substring(email, 1, 1), F.lit("***@"), F.substring_index(email, "@", -1))
+
+
+PERSONAL_MASKS = {
+    "email": _mask_email,
+    "user": _mask_email,
+    "customerName": lambda name: F.concat(F.substring(name, 1, 1), F.lit("***")),
+    "phone": lambda phone: F.concat(F.lit("***"), F.substring(phone, -2, 2)),
+    "birthDay": lambda _: F.lit("****-**-**"),
+}
+"""Every personal column of the lake, and how a preview shows it."""
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value: object) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _bar(value: int, largest: int) -> str:
+    return "█" * round(BAR_WIDTH * value / largest) if largest else ""
+
+
+def bar_chart(title: str, unit: str, counts: Mapping[str, int]) -> dg.MarkdownMetadataValue:
+    """A horizontal bar chart as a Markdown table: label, count, share, bar."""
+    total, largest = sum(counts.values()), max(counts.values(), default=0)
+    rows = [
+        (label, f"{count:,}", f"{100 * count / total:.1f} %" if total else "", _bar(count, largest))
+        for label, count in counts.items()
+    ]
+    return dg.MetadataValue.md(
+        f"**{title}**\n\n" + markdown_table(["", "lines", "share", ""], rows)
+    )
+
+
+def masked(rows: DataFrame) -> DataFrame:
+    return rows.select(
+        *(
+            PERSONAL_MASKS[name](F.col(name)).alias(name) if name in PERSONAL_MASKS else name
+            for name in rows.columns
+        )
+    )
+
+
+def preview(rows: DataFrame) -> dg.MarkdownMetadataValue:
+    """The first rows of a table, personal fields masked."""
+    sample = masked(rows).limit(PREVIEW_ROWS).collect()
+    return dg.MetadataValue.md(markdown_table(rows.columns, [tuple(row) for row in sample]))
+
+
+def example_keys(rows: DataFrame, key_columns: Sequence[str], limit: int = 5) -> list[dict]:
+    """A few rows' keys for a check failure; personal fields become a 12-digit hash."""
+    keys = [
+        F.substring(F.sha2(F.col(name).cast("string"), 256), 1, 12).alias(f"{name}_sha256")
+        if name in PERSONAL_MASKS
+        else F.col(name)
+        for name in key_columns
+    ]
+    return [row.asDict() for row in rows.select(*keys).limit(limit).collect()]
+
+
+READINGS_BUCKETS = ((1, 1), (2, 10), (11, 50), (51, 100), (101, 500), (501, None))
+
+
+def _bucket_label(low: int, high: int | None) -> str:
+    if high is None:
+        return f"{low}+"
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def readings_per_customer(readings: DataFrame, person: str) -> dg.MarkdownMetadataValue:
+    """How many customers have how many readings: a thin tail means little training data."""
+    per_person = readings.groupBy(person).count()
+    bucket = F.lit(None).cast("string")
+    for low, high in READINGS_BUCKETS:
+        in_bucket = F.col("count") >= low if high is None else F.col("count").between(low, high)
+        bucket = F.when(in_bucket, F.lit(_bucket_label(low, high))).otherwise(bucket)
+    counts = {row[0]: row[1] for row in per_person.groupBy(bucket).count().collect()}
+    labels = [_bucket_label(low, high) for low, high in READINGS_BUCKETS]
+    return bar_chart(
+        "Customers by number of readings",
+        "customers",
+        {label: counts.get(label, 0) for label in labels},
+    )

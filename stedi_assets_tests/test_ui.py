@@ -1,0 +1,193 @@
+"""What analysts see, proven through the interfaces the UI uses: the real `dagster dev`
+(webserver and daemon) on loopback, its GraphQL API, and Debian's Chromium driven by Playwright."""
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
+
+pytestmark = pytest.mark.ui
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LANDING = ["customer_landing", "accelerometer_landing", "step_trainer_landing"]
+ZONE = [
+    "customer_trusted",
+    "accelerometer_trusted",
+    "step_trainer_trusted",
+    "customers_curated",
+    "machine_learning_curated",
+]
+EDGES = {
+    ("customer_landing", "customer_trusted"),
+    ("accelerometer_landing", "accelerometer_trusted"),
+    ("customer_trusted", "accelerometer_trusted"),
+    ("customer_trusted", "customers_curated"),
+    ("accelerometer_trusted", "customers_curated"),
+    ("step_trainer_landing", "step_trainer_trusted"),
+    ("customer_landing", "step_trainer_trusted"),
+    ("customers_curated", "step_trainer_trusted"),
+    ("step_trainer_trusted", "machine_learning_curated"),
+    ("accelerometer_trusted", "machine_learning_curated"),
+    ("customers_curated", "machine_learning_curated"),
+}
+# Edges are the graph's SVG paths ending in an arrow marker; a hovered edge is drawn twice.
+EDGE_PATHS = 'svg path[marker-end^="url(#arrow"]'
+COUNT_EDGES = "s => new Set([...document.querySelectorAll(s)].map(p => p.getAttribute('d'))).size"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterWebserver]:
+    """`make ui`'s command (dagster dev with the project's workspace.yaml and dagster.yaml) on
+    a fresh DAGSTER_HOME, with the landing sensor stopped so runs start only when asked."""
+    base = tmp_path_factory.mktemp("ui")
+    home, lake = base / "dagster_home", base / "lake"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "STEDI_LAKE": str(lake),
+        "STEDI_SPARK_DRIVER_MEMORY": "1g",
+    }
+    dagster = PROJECT_ROOT / ".venv/bin/dagster"
+    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with open(base / "dagster-dev.log", "w") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            server = DagsterWebserver(f"http://127.0.0.1:{port}")
+            location, repository = server.wait_until_loaded()
+            assert server.stop_sensors(location, repository) == ["landing_files_sensor"]
+            write_sample_landing(lake, customers=40, seed=3)
+            yield server
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+            with contextlib.suppress(ProcessLookupError):  # code servers may outlive dagster dev
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_materialize_all_through_graphql_and_read_everything_back(
+    webserver: DagsterWebserver,
+) -> None:
+    run_id = webserver.materialize_all()
+    assert webserver.wait_for_run(run_id) == "SUCCESS"
+
+    nodes = webserver.query(ASSET_GRAPH)["assetNodes"]
+    assert sorted(n["assetKey"]["path"][0] for n in nodes) == sorted(LANDING + ZONE)
+    edges = {
+        (dep["path"][0], node["assetKey"]["path"][0])
+        for node in nodes
+        for dep in node["dependencyKeys"]
+    }
+    assert edges == EDGES
+    groups = {node["assetKey"]["path"][0]: node["groupName"] for node in nodes}
+    assert {groups[name] for name in LANDING} == {"landing"}
+    assert groups["machine_learning_curated"] == "curated"
+
+    details = {n["assetKey"]["path"][0]: n for n in webserver.query(ASSET_DETAILS)["assetNodes"]}
+    for name in LANDING:
+        (schema,) = [
+            e for e in details[name]["metadataEntries"] if e["label"] == "dagster/column_schema"
+        ]
+        assert schema["schema"]["columns"]
+    for name in ZONE:
+        node = details[name]
+        assert node["owners"] == [{"team": "stedi-data-engineering"}]
+        tags = {tag["key"]: tag["value"] for tag in node["tags"]}
+        assert tags["zone"] in ("trusted", "curated") and tags["pii"] in ("true", "false")
+        (materialization,) = node["assetMaterializations"]
+        entries = {entry["label"]: entry for entry in materialization["metadataEntries"]}
+        columns = entries["dagster/column_schema"]["schema"]["columns"]
+        assert all(column["description"] for column in columns), name
+        lineage = {
+            row["columnName"]: row["columnDeps"]
+            for row in entries["dagster/column_lineage"]["lineage"]
+        }
+        assert set(lineage) == {column["name"] for column in columns}, name
+        assert entries["dagster/row_count"]["intValue"] > 0
+        assert "|" in entries["preview"]["mdStr"]
+        checks = node["assetChecksOrError"]["checks"]
+        for check in checks:
+            evaluation = check["executionForLatestMaterialization"]["evaluation"]
+            assert evaluation["success"] or evaluation["severity"] == "WARN", (name, check["name"])
+    training = details["machine_learning_curated"]["assetMaterializations"][0]["metadataEntries"]
+    lineage = next(e for e in training if e["label"] == "dagster/column_lineage")["lineage"]
+    x_deps = next(row["columnDeps"] for row in lineage if row["columnName"] == "x")
+    assert x_deps == [{"assetKey": {"path": ["accelerometer_trusted"]}, "columnName": "x"}]
+
+
+def test_the_browser_shows_the_graph_and_materializes_it(webserver: DagsterWebserver) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    launched: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 2400, "height": 1400})
+        # A fresh instance greets with a "Join the Dagster community" dialog: skip it.
+        context.add_init_script("localStorage.setItem('communityNux', JSON.stringify('1'))")
+        page = context.new_page()
+        page.on(
+            "response",
+            lambda response: (
+                launched.append(response.json()["data"]["launchPipelineExecution"]["run"]["id"])
+                if "op=LaunchPipelineExecution" in response.url
+                else None
+            ),
+        )
+        page.goto(f"{webserver.url}/asset-groups")
+        materialize = page.get_by_role("button", name=re.compile(r"Materialize all \(5\)"))
+        materialize.wait_for(timeout=60_000)
+        page.wait_for_selector("svg foreignObject", timeout=60_000)
+        if page.locator('[data-tooltip="customer_landing"]').count() == 0:
+            page.keyboard.press("Alt+KeyE")  # expand the asset groups
+        for name in LANDING + ZONE:
+            page.locator(f'[data-tooltip="{name}"]').first.wait_for(timeout=30_000)
+        page.mouse.move(0, 0)
+        page.wait_for_function(f"n => ({COUNT_EDGES})('{EDGE_PATHS}') >= n", arg=len(EDGES))
+        assert page.evaluate(COUNT_EDGES, EDGE_PATHS) == len(EDGES)
+        page.screenshot(path=str(ARTIFACTS / "lineage-graph.png"), full_page=True)
+
+        materialize.click()
+        toast = page.locator("[data-sonner-toast]").filter(has_text="Launched run")
+        toast.wait_for(timeout=30_000)
+        (run_id,) = launched
+        assert toast.get_by_role("link", name="View").get_attribute("href") == f"/runs/{run_id}"
+        assert webserver.wait_for_run(run_id) == "SUCCESS"
+        page.goto(f"{webserver.url}/runs/{run_id}")
+        page.get_by_text("Success").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "materialize-all-run.png"), full_page=True)
+        browser.close()
