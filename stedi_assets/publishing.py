@@ -8,6 +8,7 @@ the previous Delta version and downstream assets do not run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -260,12 +261,14 @@ def publish(
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
         if build is not None:
             context.log.info(f"{table.name}: landing lines {build.accounting.as_metadata()}")
+        checks_started = time.perf_counter()
         results = [
             _schema_check(table, rows),
             _privacy_check(table, privacy_violations(rows)),
         ]
         if build is not None:
             results += _accounting_checks(build, row_count)
+        checks_seconds = time.perf_counter() - checks_started
         blocking_failures = [
             result.check_name
             for result in results
@@ -304,6 +307,7 @@ def publish(
                 "dagster/uri": dg.MetadataValue.path(uri),
                 "dagster/column_lineage": table.lineage(),
                 "delta_version": version,
+                "checks_seconds": round(checks_seconds, 3),
                 "preview": preview(rows),
                 **metadata,
                 **(charts(rows) if charts else {}),
