@@ -15,12 +15,6 @@ from stedi_assets.trusted.tables import (
     STEP_TRAINER_TRUSTED,
 )
 
-CURATED = {
-    "group_name": "curated",
-    "kinds": {"spark", "delta"},
-    "tags": {"zone": "curated"},
-}
-
 
 @dg.asset(
     deps=[CUSTOMER_TRUSTED.key, ACCELEROMETER_TRUSTED.key],

@@ -27,12 +27,6 @@ from stedi_assets.trusted.tables import (
     STEP_TRAINER_TRUSTED,
 )
 
-TRUSTED = {
-    "group_name": "trusted",
-    "kinds": {"spark", "delta"},
-    "tags": {"zone": "trusted"},
-}
-
 
 @dg.asset(
     deps=[landing_asset_key("customer")],
