@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup demo demo-s3 test lint sql ui clean
+.PHONY: help setup demo demo-s3 test lint sql ui bench bench-large clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,8 +54,14 @@ test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, 
 	$(BIN)/pytest
 
 lint: setup ## ruff check and format check
-	$(BIN)/ruff check stedi_assets stedi_assets_tests
-	$(BIN)/ruff format --check stedi_assets stedi_assets_tests
+	$(BIN)/ruff check stedi_assets stedi_assets_tests benchmarks
+	$(BIN)/ruff format --check stedi_assets stedi_assets_tests benchmarks
+
+bench: setup ## The project vs bare PySpark vs DuckDB at 1x and 10x the course data
+	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1
+
+bench-large: setup ## The same at 120x (10 M accelerometer readings, 1.3 GB of JSON)
+	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1
 
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }

@@ -1,0 +1,280 @@
+"""`make bench`: the project against a bare PySpark script and DuckDB, on the same data.
+
+For each size (multiples of the course data: 1x is about 1,000 customers with 85 readings
+each), generate landing data with the project's sample-data command, then time, one after the
+other on the same files:
+
+1. the project: `dagster asset materialize --select '*'`, every check, Delta tables;
+2. `benchmarks/bare_pyspark.py`: the same contract, no Dagster, no checks, Parquet;
+3. `benchmarks/duckdb_contract.py`: the same contract in DuckDB SQL (single-node reference).
+
+It prints wall time and peak memory (the whole process tree, the JVM included), the ratios
+1/2 and 1/3, and the share of the project's time spent in checks, and writes the table to
+`benchmarks/results.md` with a description of the machine.
+
+    python benchmarks/run.py [--sizes 1 10] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATA = ROOT / ".cache" / "bench"
+COURSE_CUSTOMERS = 1_000  # "1x": about the course data's size
+BIN = Path(sys.executable).parent
+ZONE_TABLES = (
+    "customer_trusted",
+    "accelerometer_trusted",
+    "customers_curated",
+    "step_trainer_trusted",
+    "machine_learning_curated",
+)
+
+
+def _children() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    children, total, stack = _children(), 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+        stack.extend(children.get(current, []))
+    return total
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_bytes: int
+
+
+def measure(command: list[str], environment: dict[str, str]) -> Measurement:
+    """Run a command to completion, sampling its process tree's memory ten times a second."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.1):
+            peak = max(peak, _tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return Measurement(seconds, peak)
+
+
+def landing_for(multiple: int) -> Path:
+    """Sample landing data of the given size, generated once and kept in .cache/bench."""
+    root = BENCH_DATA / f"{multiple}x"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        customers = COURSE_CUSTOMERS * multiple
+        subprocess.run(
+            [sys.executable, "-m", "stedi_assets.sample_data", "--customers", str(customers),
+             "--seed", "42", "--out", str(root)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        (root / ".complete").touch()
+    return root
+
+
+def check_seconds(dagster_home: Path) -> float:
+    """Seconds the last run spent in checks, from its materializations' metadata."""
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        total = 0.0
+        for name in ZONE_TABLES:
+            event = instance.get_latest_materialization_event(dg.AssetKey(name))
+            assert event is not None and event.asset_materialization is not None
+            total += event.asset_materialization.metadata["checks_seconds"].value
+        return total
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    multiple: int
+    lines: int
+    json_bytes: int
+    project: Measurement
+    bare: Measurement
+    duckdb: Measurement
+    check_share: float
+
+
+def _median(measurements: list[Measurement]) -> Measurement:
+    return Measurement(
+        statistics.median(m.seconds for m in measurements),
+        max(m.peak_bytes for m in measurements),
+    )
+
+
+def run_size(multiple: int, repeats: int) -> SizeResult:
+    landing = landing_for(multiple)
+    files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
+    lines = sum(p.read_bytes().count(b"\n") for p in files)
+    runs: dict[str, list[Measurement]] = {"project": [], "bare": [], "duckdb": []}
+    shares = []
+    with tempfile.TemporaryDirectory(prefix="stedi-bench-") as scratch:
+        work = Path(scratch)
+        lake = work / "lake"
+        for source in ("customer", "accelerometer", "step_trainer"):
+            shutil.copytree(landing / source / "landing", lake / source / "landing")
+        home = work / "dagster_home"
+        home.mkdir()
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        environment = {**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home)}
+        for attempt in range(repeats):
+            print(f"  {multiple}x run {attempt + 1}/{repeats}", flush=True)
+            runs["project"].append(
+                measure(
+                    [
+                        str(BIN / "dagster"),
+                        "asset",
+                        "materialize",
+                        "-m",
+                        "stedi_assets",
+                        "--select",
+                        "*",
+                    ],
+                    environment,
+                )
+            )
+            shares.append(check_seconds(home) / runs["project"][-1].seconds)
+            runs["bare"].append(
+                measure(
+                    [
+                        sys.executable,
+                        str(ROOT / "benchmarks/bare_pyspark.py"),
+                        str(lake),
+                        str(work / "bare"),
+                    ],
+                    environment,
+                )
+            )
+            runs["duckdb"].append(
+                measure(
+                    [
+                        sys.executable,
+                        str(ROOT / "benchmarks/duckdb_contract.py"),
+                        str(lake),
+                        str(work / "duck"),
+                    ],
+                    environment,
+                )
+            )
+    return SizeResult(
+        multiple,
+        lines,
+        sum(p.stat().st_size for p in files),
+        _median(runs["project"]),
+        _median(runs["bare"]),
+        _median(runs["duckdb"]),
+        statistics.median(shares),
+    )
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[
+        0
+    ]
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}, {java}"
+    )
+
+
+def table(results: list[SizeResult]) -> str:
+    gib = 2**30
+    rows = [
+        "| size | landing lines | JSON | project s | bare PySpark s | DuckDB s | 1/2 | 1/3 "
+        "| checks share | project peak GiB | bare peak GiB | DuckDB peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        to_bare, to_duckdb = (
+            r.project.seconds / r.bare.seconds,
+            r.project.seconds / r.duckdb.seconds,
+        )
+        rows.append(
+            f"| {r.multiple}x | {r.lines:,} | {r.json_bytes / 2**20:,.0f} MiB "
+            f"| {r.project.seconds:.1f} | {r.bare.seconds:.1f} | {r.duckdb.seconds:.1f} "
+            f"| {to_bare:.2f} | {to_duckdb:.1f} "
+            f"| {100 * r.check_share:.0f} % | {r.project.peak_bytes / gib:.1f} "
+            f"| {r.bare.peak_bytes / gib:.1f} | {r.duckdb.peak_bytes / gib:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians reported")
+    args = parser.parse_args()
+    results = []
+    for multiple in args.sizes:
+        results.append(run_size(multiple, args.repeats))
+        print(table(results[-1:]), flush=True)
+    report = (
+        "# Benchmark results\n\n"
+        f"Machine: {machine()}.\n\n"
+        f"`python benchmarks/run.py --sizes {' '.join(map(str, args.sizes))} "
+        f"--repeats {args.repeats}`, all three measured in the same run on the same files; "
+        "times are medians, peak memory is the largest resident size of the whole process "
+        "tree (the JVM included).\n\n"
+        "1 = the project (`dagster asset materialize`, every check, Delta); 2 = bare PySpark "
+        "(same contract, no Dagster, no checks, Parquet); 3 = DuckDB (same contract in SQL).\n\n"
+        + table(results)
+        + "\n"
+    )
+    (ROOT / "benchmarks" / "results.md").write_text(report)
+    print("\n" + table(results))
+
+
+if __name__ == "__main__":
+    main()
