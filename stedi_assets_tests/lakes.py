@@ -1,5 +1,9 @@
 """Helpers for tests that materialize the asset graph against a lake and read its tables."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -8,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets import defs
 from stedi_assets.resources import LakeResource, spark_config
-from stedi_assets.settings import ConsentPolicy
+from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 
 TABLE_PATHS = {
     "customer_trusted": "customer/trusted",
@@ -18,6 +22,27 @@ TABLE_PATHS = {
     "machine_learning_curated": "step_trainer/curated",
 }
 """The zone tables' lake paths, as the issue gives them (not taken from the code under test)."""
+
+
+def dagster_home(folder: Path) -> Path:
+    """A fresh DAGSTER_HOME holding the project's dagster.yaml, as `make` sets one up."""
+    folder.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", folder / "dagster.yaml")
+    return folder
+
+
+def materialize_with_cli(lake: Path, home: Path, **environment: str) -> None:
+    """Run the documented command, `dagster asset materialize -m stedi_assets --select '*'`,
+    in its own process (and JVM) against `lake`, recording into `home`."""
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+         "stedi_assets", "--select", "*"],
+        env={**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-5000:]
 
 
 def spark_config_for_tests() -> dict[str, str]:

@@ -2,7 +2,6 @@
 tables, and a later file updates them, with no one pressing a button."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.conftest import LandingWriter
+from stedi_assets_tests.lakes import dagster_home
 
 CUSTOMERS = [
     {
@@ -34,9 +34,7 @@ def reading(user: str, timestamp: int) -> dict:
 @pytest.fixture
 def daemon(lake_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
     """`dagster-daemon run` on the project's workspace.yaml and dagster.yaml, over `lake_root`."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "dagster_home")
     environment = {
         **os.environ,
         "DAGSTER_HOME": str(home),

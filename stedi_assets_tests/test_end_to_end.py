@@ -5,7 +5,6 @@ contract computes from the same files. A second run with no new files changes no
 import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +16,12 @@ from stedi_assets.catalog.sql import run_query
 from stedi_assets.lake import Lake
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
-from stedi_assets_tests.lakes import TABLE_PATHS, materialize_lake
+from stedi_assets_tests.lakes import (
+    TABLE_PATHS,
+    dagster_home,
+    materialize_lake,
+    materialize_with_cli,
+)
 from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected, compute_expected
 
 TRUSTED = ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted")
@@ -66,21 +70,10 @@ def lake_with(landing: Path, root: Path) -> Path:
 def cli_lake(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A lake materialized by the documented command, and the DAGSTER_HOME it recorded in."""
     lake = lake_with(landing, tmp_path_factory.mktemp("cli") / "lake")
-    dagster_home = lake.parent / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(dagster_home)}
-    env["STEDI_SPARK_DRIVER_MEMORY"] = "2g"  # the test session's JVM runs beside this one
-    dagster = str(Path(sys.executable).parent / "dagster")
-    completed = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "stedi_assets", "--select", "*"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-5000:]
-    return lake, dagster_home
+    home = dagster_home(lake.parent / "dagster_home")
+    # The test session's JVM runs beside this one: keep the driver small.
+    materialize_with_cli(lake, home, STEDI_SPARK_DRIVER_MEMORY="2g")
+    return lake, home
 
 
 def test_the_documented_command_builds_the_contract(

@@ -4,7 +4,6 @@
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from playwright.sync_api import sync_playwright
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
+from stedi_assets_tests.lakes import dagster_home
 
 pytestmark = pytest.mark.ui
 
@@ -67,9 +67,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterWebse
     """`make ui`'s command (dagster dev with the project's workspace.yaml and dagster.yaml) on
     a fresh DAGSTER_HOME, with the landing sensor stopped so runs start only when asked."""
     base = tmp_path_factory.mktemp("ui")
-    home, lake = base / "dagster_home", base / "lake"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    home, lake = dagster_home(base / "dagster_home"), base / "lake"
     port = free_port()
     environment = {
         **os.environ,
