@@ -14,11 +14,14 @@ How it works (everything below runs inside DuckDB):
   folder, names not starting with '.' or '_') and read once with ``read_text``; each file's
   text is split on LF with ``string_split`` and unnested with ``generate_subscripts``, which
   gives the 1-based line numbers for free. ``read_text`` hands all of its files to one thread
-  as a single chunk, so the files are spread over a ``UNION ALL`` of several ``read_text``
-  scans (balanced by size): DuckDB runs union branches in parallel. A BOM at the start of a
-  file, the empty string after the final LF and one trailing CR per line are handled as the
-  contract says; blank lines are counted, every other line is classified.
-* First pass, every line (``CREATE TABLE cls_<source> AS``): blank lines, and the fast path.
+  as a single chunk, so the files are spread over a ``UNION ALL`` of ``read_text`` scans (one
+  per file, up to 64, balanced by size), which DuckDB runs in parallel. A BOM at the start of
+  a file, the empty string after the final LF and one trailing CR per line are handled as the
+  contract says, blank lines are flagged, and the lines are materialised (file id, line
+  number, text): classifying from a table scan is spread evenly over the threads and costs
+  about a fifth less CPU than classifying straight out of the unnested scans (on 10.8 M
+  accelerometer lines, 2 threads: 2.9 s + 7.6 s instead of 18.6 s).
+* First pass, every line (``CREATE TABLE cls_<source> AS``): the fast path.
   Almost every landing line is a flat object with the source's fields in schema order, no
   white space and no escapes. Such a line is recognised with cheap string functions:
   ``json_valid`` plus ``string_split(line, '":')``, whose pieces must be exactly ``{"f1`` /
@@ -80,10 +83,10 @@ Known deviations (not matched, all far outside what the generator or real export
   ``0.0``) are one reading, as in the contract, but the copy kept may carry either sign
   (Python keeps the first read).
 
-Quarantine tables hold ``source_file`` (the file's path as read), ``line_number``, ``line``
-and ``reason``. :func:`run_contract` returns the row count of every table and quarantine,
-plus the contract's accounting as ``"<trusted table>.<count>"`` keys (e.g.
-``"accelerometer_trusted.duplicate"``; ``blank_lines`` included).
+Quarantine tables hold ``source_file`` (``LANDING_ROOT/<source>/landing/<name>``),
+``line_number``, ``line`` and ``reason``. :func:`run_contract` returns the row count of
+every table and quarantine, plus the contract's accounting as ``"<trusted table>.<count>"``
+keys (e.g. ``"accelerometer_trusted.duplicate"``; ``blank_lines`` included).
 """
 
 from __future__ import annotations
@@ -193,47 +196,41 @@ def landing_files(directory: Path) -> list[Path]:
     )
 
 
-def _buckets(files: list[Path], count: int) -> list[list[Path]]:
-    """Spread files over at most ``count`` lists of about equal total size (largest first)."""
-    buckets: list[list[Path]] = [[] for _ in range(min(count, len(files)))]
-    sizes = [0] * len(buckets)
-    for path in sorted(files, key=lambda p: p.stat().st_size, reverse=True):
-        index = sizes.index(min(sizes))
-        buckets[index].append(path)
-        sizes[index] += path.stat().st_size
-    return buckets
+def _lines_sql(buckets: list[list[tuple[int, str]]]) -> str:
+    """SQL of every line: file_id, line_number, line (BOM, CR removed), blank.
 
-
-def _lines_sql(read_paths: list[list[str]], source_names: dict[str, str]) -> str:
-    """SQL of every line: source_file, line_number, line (BOM, CR removed), blank."""
-    if not read_paths:
+    ``buckets`` holds (file id, path to read) pairs; each bucket is one read_text scan.
+    """
+    if not buckets:
         scan = (
-            "SELECT NULL::VARCHAR AS source_file, NULL::BIGINT AS line_number, "
+            "SELECT NULL::INTEGER AS file_id, NULL::BIGINT AS line_number, "
             "NULL::VARCHAR AS piece, NULL::BIGINT AS pieces WHERE false"
         )
     else:
-        name = "filename"
-        if source_names:
-            cases = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in source_names.items())
-            name = f"CASE filename {cases} ELSE filename END"
         branches = []
-        for paths in read_paths:
-            listing = "[" + ", ".join(_q(p) for p in paths) + "]"
+        for bucket in buckets:
+            ids = "[" + ", ".join(str(i) for i, _ in bucket) + "]"
+            paths = "[" + ", ".join(_q(path) for _, path in bucket) + "]"
+            file_id = (
+                f"{bucket[0][0]}"
+                if len(bucket) == 1
+                else f"{ids}[list_position({paths}, filename)]"
+            )
             branches.append(
-                "SELECT source_file, generate_subscripts(p, 1) AS line_number, "
+                "SELECT file_id, generate_subscripts(p, 1) AS line_number, "
                 "unnest(p) AS piece, len(p) AS pieces FROM ("
-                f"SELECT {name} AS source_file, string_split(content, chr(10)) AS p "
-                f"FROM read_text({listing}))"
+                f"SELECT {file_id}::INTEGER AS file_id, string_split(content, chr(10)) AS p "
+                f"FROM read_text({paths}))"
             )
         scan = "\nUNION ALL\n".join(branches)
     return f"""
-SELECT source_file, line_number, line,
+SELECT file_id, line_number, line,
   CASE WHEN ascii(line) > 32 THEN false ELSE trim(line, {_WS}) = '' END AS blank
 FROM (
-  SELECT source_file, line_number,
+  SELECT file_id, line_number,
     CASE WHEN suffix(text0, chr(13)) THEN left(text0, length(text0) - 1) ELSE text0 END AS line
   FROM (
-    SELECT source_file, line_number, pieces,
+    SELECT file_id, line_number, pieces,
       CASE WHEN line_number = 1 AND starts_with(piece, chr(65279)) THEN substr(piece, 2)
            ELSE piece END AS text0
     FROM ({scan})
@@ -305,9 +302,9 @@ def _identity_sql(source: str, value: str, status: str) -> str:
 def _fast_sql(source: str, lines_sql: str) -> str:
     """First pass over every line of ``source``: blank lines, and lines of canonical layout.
 
-    status 0 blank, 2 valid (typed columns filled), 3 left for the general pass (source_file,
+    status 0 blank, 2 valid (typed columns filled), 3 left for the general pass (file_id,
     line_number and line kept). The line is kept for every customer line (tie-break).
-    Columns: status, source_file, line_number, line, reason, tree_doc, one per field.
+    Columns: status, file_id, line_number, line, reason, tree_doc, one per field.
     """
     fields = SCHEMAS[source]
     n = len(fields)
@@ -363,7 +360,7 @@ def _fast_sql(source: str, lines_sql: str) -> str:
     keep = "true" if source == "customer" else "status = 3"
     return f"""
 SELECT status,
-  CASE WHEN {keep} THEN source_file END AS source_file,
+  CASE WHEN {keep} THEN file_id END AS file_id,
   CASE WHEN {keep} THEN line_number END::BIGINT AS line_number,
   CASE WHEN {keep} THEN line END AS line,
   NULL::VARCHAR AS reason,
@@ -393,7 +390,7 @@ FROM ({lines_sql})
 def _general_sql(source: str, lines_sql: str) -> str:
     """Second pass, with DuckDB's JSON functions, over the lines the first pass left.
 
-    ``lines_sql`` yields source_file, line_number, line. Output columns as the first pass,
+    ``lines_sql`` yields file_id, line_number, line. Output columns as the first pass,
     status 1 (quarantined, with reason) or 2 (valid); tree_doc holds the JSON text of a
     valid line with unknown fields (checked for nested duplicate keys with json_tree).
     """
@@ -445,7 +442,7 @@ def _general_sql(source: str, lines_sql: str) -> str:
     digits = _PYTHON_INT_DIGITS
     return rf"""
 SELECT status,
-  CASE WHEN {keep} THEN source_file END AS source_file,
+  CASE WHEN {keep} THEN file_id END AS file_id,
   CASE WHEN {keep} THEN line_number END::BIGINT AS line_number,
   CASE WHEN {keep} THEN line END AS line,
   CASE WHEN status = 1 THEN reason END AS reason,
@@ -527,17 +524,17 @@ def _connect(
 
 def _readable_paths(
     con: duckdb.DuckDBPyConnection, files: list[Path], scratch: Path, check_utf8: bool
-) -> tuple[list[str], dict[str, str]]:
-    """Paths for read_text, and {path read: original path} for files read via a stand-in.
+) -> list[str]:
+    """The path read_text reads for each file.
 
-    A name with glob characters is read through a symbolic link; with ``check_utf8``, a file
+    A path with glob characters is read through a symbolic link; with ``check_utf8``, a file
     that is not valid UTF-8 is decoded like the contract reference (U+FFFD replacement) into
     a temporary copy.
     """
-    paths, aliases = [], {}
+    paths = []
     for path in files:
-        read, original = str(path), str(path)
-        if _GLOB_CHARS.intersection(original):
+        read = str(path)
+        if _GLOB_CHARS.intersection(read):
             stand_in = scratch / f"{next(_STAND_IN_NUMBERS)}.json"
             stand_in.symlink_to(path.resolve())
             read = str(stand_in)
@@ -550,32 +547,50 @@ def _readable_paths(
                 stand_in.write_text(text, encoding="utf-8")
                 read = str(stand_in)
         paths.append(read)
-        if read != original:
-            aliases[read] = original
-    return paths, aliases
+    return paths
 
 
 def _classify_source(
     con: duckdb.DuckDBPyConnection, source: str, files: list[Path], scratch: Path
 ) -> None:
-    """Create table ``cls_<source>``: every line of the source's files, classified.
+    """Create tables ``files_<source>`` (file_id, source_file) and ``cls_<source>``: every
+    line of the source's files, classified (columns as :func:`_fast_sql`; status 0 blank,
+    1 quarantined, 2 valid).
 
-    Columns as :func:`_fast_sql`; status 0 blank, 1 quarantined, 2 valid.
+    The lines are first materialised (``lines_<source>``): the classification then scans a
+    table, which DuckDB splits evenly over its threads (see the module docstring).
     """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE files_{source} (file_id INTEGER, source_file VARCHAR)"
+    )
+    if files:
+        con.executemany(
+            f"INSERT INTO files_{source} VALUES (?, ?)", [[i, str(f)] for i, f in enumerate(files)]
+        )
     check_utf8 = False
     while True:
-        paths, aliases = _readable_paths(con, files, scratch, check_utf8)
-        buckets = _buckets([Path(p) for p in paths], _MAX_SCANS)
-        read_paths = [[str(p) for p in bucket] for bucket in buckets]
-        sql = _fast_sql(source, _lines_sql(read_paths, aliases))
+        paths = _readable_paths(con, files, scratch, check_utf8)
+        sizes = {path: Path(path).stat().st_size for path in paths}
+        by_size = sorted(enumerate(paths), key=lambda item: sizes[item[1]], reverse=True)
+        buckets: list[list[tuple[int, str]]] = [[] for _ in range(min(_MAX_SCANS, len(paths)))]
+        totals = [0] * len(buckets)
+        for item in by_size:  # largest first, each to the lightest bucket
+            lightest = totals.index(min(totals))
+            buckets[lightest].append(item)
+            totals[lightest] += sizes[item[1]]
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE cls_{source} AS {sql}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE lines_{source} AS {_lines_sql(buckets)}")
             break
         except duckdb.InvalidInputException as error:
             if check_utf8 or "UTF-8" not in str(error):
                 raise
             check_utf8 = True
-    rest = f"SELECT source_file, line_number, line FROM cls_{source} WHERE status = 3"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE cls_{source} AS "
+        f"{_fast_sql(source, f'SELECT * FROM lines_{source}')}"
+    )
+    con.execute(f"DROP TABLE lines_{source}")
+    rest = f"SELECT file_id, line_number, line FROM cls_{source} WHERE status = 3"
     con.execute(f"INSERT INTO cls_{source} {_general_sql(source, rest)}")
     con.execute(f"DELETE FROM cls_{source} WHERE status = 3")
     # Duplicate keys below the top level, in lines with unknown fields (the known fields of a
@@ -637,8 +652,9 @@ def run_contract(
                 counts[source] = _counts(con, source)
                 result[f"{source}_quarantine"] = _copy(
                     con,
-                    f"SELECT source_file, line_number, line, reason FROM cls_{source} "
-                    "WHERE status = 1",
+                    f"SELECT f.source_file, c.line_number, c.line, c.reason "
+                    f"FROM cls_{source} c JOIN files_{source} f USING (file_id) "
+                    "WHERE c.status = 1",
                     out_dir / f"{source}_quarantine.parquet",
                 )
                 if source == "customer":

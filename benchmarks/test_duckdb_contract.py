@@ -127,6 +127,15 @@ def test_general_json_path_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert_matches_reference(lake, tmp_path / policy, policy)
 
 
+def test_many_files_per_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small landing files, several per read_text scan (file ids found by list_position)."""
+    monkeypatch.setattr(contract, "_MAX_SCANS", 3)
+    lake = tmp_path / "lake"
+    write_sample_landing(lake, 150, 5, max_file_bytes=64 * 2**10)
+    assert len(list((lake / "accelerometer" / "landing").iterdir())) > 10
+    assert_matches_reference(lake, tmp_path / "out", "since_consent")
+
+
 def _customer(email: str, serial: str, updated: int, research: int | None, **extra: object) -> str:
     record: dict[str, object] = {
         "customerName": "Ann",
