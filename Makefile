@@ -61,7 +61,7 @@ bench: setup ## The project vs bare PySpark vs DuckDB at 1x and 10x the course d
 	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1
 
 bench-large: setup ## The same at 120x (10 M accelerometer readings, 1.3 GB of JSON)
-	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1
+	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment
 
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }

@@ -18,6 +18,7 @@ It prints wall time and peak memory (the whole process tree, the JVM included), 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -32,10 +33,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from stedi_assets.cli import materialize_all_command
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / ".cache" / "bench"
 COURSE_CUSTOMERS = 1_000  # "1x": about the course data's size
-BIN = Path(sys.executable).parent
 ZONE_TABLES = (
     "customer_trusted",
     "accelerometer_trusted",
@@ -131,6 +133,18 @@ def check_seconds(dagster_home: Path) -> float:
 
 
 @dataclass(frozen=True)
+class Increment:
+    """A new accelerometer file of 1 % of the readings: what a rebuild and an increment cost."""
+
+    lines: int
+    rebuild: Measurement
+    """The project on the whole lake plus the new file: what it does today."""
+    floor: Measurement
+    """The project on the customers and the new file alone: less than any incremental design
+    could take, since that would also have to merge into the existing tables."""
+
+
+@dataclass(frozen=True)
 class SizeResult:
     multiple: int
     lines: int
@@ -139,6 +153,43 @@ class SizeResult:
     bare: Measurement
     duckdb: Measurement
     check_share: float
+    increment: Increment | None = None
+
+
+def new_readings_file(landing: Path, destination: Path) -> int:
+    """Write 1 % of the accelerometer readings again, a second later, as one new landing file.
+
+    Returns the number of lines written."""
+    written = 0
+    with destination.open("w") as out:
+        for path in sorted((landing / "accelerometer" / "landing").glob("accelerometer-*.json")):
+            with path.open(encoding="utf-8-sig") as lines:
+                for number, line in enumerate(lines):
+                    if number % 100 == 0 and line.startswith('{"user"'):
+                        record = json.loads(line)
+                        record["timestamp"] += 1000
+                        out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                        written += 1
+    return written
+
+
+def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) -> Increment:
+    """Time a full rebuild after a new 1 % file lands, and the floor of an incremental run."""
+    lines = new_readings_file(landing, lake / "accelerometer" / "landing" / "new-readings.json")
+    print("  rebuild with a new 1 % file", flush=True)
+    rebuild = measure(materialize_all_command(), environment)
+    floor_lake = work / "floor"
+    shutil.copytree(landing / "customer" / "landing", floor_lake / "customer" / "landing")
+    for source in ("accelerometer", "step_trainer"):
+        (floor_lake / source / "landing").mkdir(parents=True)
+    shutil.copy(
+        lake / "accelerometer" / "landing" / "new-readings.json",
+        floor_lake / "accelerometer" / "landing",
+    )
+    (floor_lake / "step_trainer" / "landing" / "none.json").touch()
+    print("  the new file alone (floor of an incremental run)", flush=True)
+    floor = measure(materialize_all_command(), {**environment, "STEDI_LAKE": str(floor_lake)})
+    return Increment(lines, rebuild, floor)
 
 
 def _median(measurements: list[Measurement]) -> Measurement:
@@ -148,7 +199,7 @@ def _median(measurements: list[Measurement]) -> Measurement:
     )
 
 
-def run_size(multiple: int, repeats: int) -> SizeResult:
+def run_size(multiple: int, repeats: int, increment: bool) -> SizeResult:
     landing = landing_for(multiple)
     files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
@@ -165,20 +216,7 @@ def run_size(multiple: int, repeats: int) -> SizeResult:
         environment = {**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home)}
         for attempt in range(repeats):
             print(f"  {multiple}x run {attempt + 1}/{repeats}", flush=True)
-            runs["project"].append(
-                measure(
-                    [
-                        str(BIN / "dagster"),
-                        "asset",
-                        "materialize",
-                        "-m",
-                        "stedi_assets",
-                        "--select",
-                        "*",
-                    ],
-                    environment,
-                )
-            )
+            runs["project"].append(measure(materialize_all_command(), environment))
             shares.append(check_seconds(home) / runs["project"][-1].seconds)
             runs["bare"].append(
                 measure(
@@ -202,6 +240,7 @@ def run_size(multiple: int, repeats: int) -> SizeResult:
                     environment,
                 )
             )
+        new_file = measure_increment(landing, lake, work, environment) if increment else None
     return SizeResult(
         multiple,
         lines,
@@ -210,6 +249,7 @@ def run_size(multiple: int, repeats: int) -> SizeResult:
         _median(runs["bare"]),
         _median(runs["duckdb"]),
         statistics.median(shares),
+        new_file,
     )
 
 
@@ -251,28 +291,75 @@ def table(results: list[SizeResult]) -> str:
     return "\n".join(rows)
 
 
+def increment_table(results: list[SizeResult]) -> str:
+    rows = [
+        "| size | new lines | full rebuild s | floor of an incremental run s | rebuild/floor |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.increment:
+            i = r.increment
+            rows.append(
+                f"| {r.multiple}x | {i.lines:,} | {i.rebuild.seconds:.1f} "
+                f"| {i.floor.seconds:.1f} | {i.rebuild.seconds / i.floor.seconds:.1f} |"
+            )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
+RESULTS_HEADER = """# Benchmark results
+
+Written by `benchmarks/run.py`, one section per command (`make bench`, `make bench-large`); a run
+replaces its own section. In each, all three are measured in the same run on the same files;
+times are medians, peak memory is the largest resident size of the whole process tree (the JVM
+included). 1 = the project (`dagster asset materialize`, every check, Delta); 2 = bare PySpark
+(same contract, no Dagster, no checks, Parquet); 3 = DuckDB (same contract in SQL).
+"""
+SECTION_MARK = "<!-- section: {} -->"
+
+
+def write_section(path: Path, command: str, section: str) -> None:
+    """Replace this command's section of the results file, keeping the other commands' ones."""
+    text = path.read_text() if path.exists() else RESULTS_HEADER
+    mark = SECTION_MARK.format(command)
+    head, found, rest = text.partition(mark)
+    if found:
+        later = rest.find("<!-- section: ")
+        tail = rest[later:] if later >= 0 else ""
+        text = head + mark + "\n" + section + "\n" + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + mark + "\n" + section
+    path.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians reported")
+    parser.add_argument(
+        "--increment",
+        action="store_true",
+        help="also time a rebuild after a new 1 %% file, against the floor of an incremental run",
+    )
     args = parser.parse_args()
     results = []
     for multiple in args.sizes:
-        results.append(run_size(multiple, args.repeats))
+        results.append(run_size(multiple, args.repeats, args.increment))
         print(table(results[-1:]), flush=True)
-    report = (
-        "# Benchmark results\n\n"
-        f"Machine: {machine()}.\n\n"
-        f"`python benchmarks/run.py --sizes {' '.join(map(str, args.sizes))} "
-        f"--repeats {args.repeats}`, all three measured in the same run on the same files; "
-        "times are medians, peak memory is the largest resident size of the whole process "
-        "tree (the JVM included).\n\n"
-        "1 = the project (`dagster asset materialize`, every check, Delta); 2 = bare PySpark "
-        "(same contract, no Dagster, no checks, Parquet); 3 = DuckDB (same contract in SQL).\n\n"
+    command = f"python benchmarks/run.py {' '.join(sys.argv[1:])}".strip()
+    section = (
+        f"## `{command}`\n\n"
+        f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
         + table(results)
         + "\n"
     )
-    (ROOT / "benchmarks" / "results.md").write_text(report)
+    increments = increment_table(results)
+    if increments:
+        section += (
+            "\nA new accelerometer file of 1 % of the readings: the project rebuilding everything, "
+            "and the project on the customers and that file alone, which bounds from below what "
+            "any incremental design (partitions, Delta `MERGE`) could take.\n\n" + increments + "\n"
+        )
+    write_section(ROOT / "benchmarks" / "results.md", command, section)
     print("\n" + table(results))
 
 

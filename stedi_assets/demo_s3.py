@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
+from stedi_assets.cli import materialize_all_command
 from stedi_assets.lake import LANDING_SOURCES, Lake
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
@@ -71,17 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         s3.create_bucket(Bucket=BUCKET)
         files = upload_sample_landing(Lake(root), s3, args.customers, args.seed)
         print(f"S3-compatible server on {endpoint}: uploaded {files} landing files to {root}")
-        bin_dir = Path(sys.executable).parent
         for command in (
-            [
-                str(bin_dir / "dagster"),
-                "asset",
-                "materialize",
-                "-m",
-                "stedi_assets",
-                "--select",
-                "*",
-            ],
+            materialize_all_command(),
             [sys.executable, "-m", "stedi_assets.summary"],
         ):
             subprocess.run(command, env=environment, check=True)

@@ -3,7 +3,6 @@
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +10,7 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets import defs
+from stedi_assets.cli import materialize_all_command
 from stedi_assets.resources import LakeResource, spark_config
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 
@@ -35,8 +35,7 @@ def materialize_with_cli(lake: Path, home: Path, **environment: str) -> None:
     """Run the documented command, `dagster asset materialize -m stedi_assets --select '*'`,
     in its own process (and JVM) against `lake`, recording into `home`."""
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
-         "stedi_assets", "--select", "*"],
+        materialize_all_command(),
         env={**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), **environment},
         capture_output=True,
         text=True,

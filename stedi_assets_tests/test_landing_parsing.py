@@ -1,6 +1,7 @@
 """Rule 1: every landing line is either a typed record or a quarantine row naming file, line and
 reason; blank lines are ignored; nothing is dropped silently."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from stedi_assets.contract.landing import (
     STEP_TRAINER,
     LandingSource,
     parse_landing,
+    plain_record_pattern,
     read_landing_lines,
 )
 
@@ -190,3 +192,52 @@ def test_a_missing_landing_folder_is_a_clear_error(spark: SparkSession, tmp_path
         FileNotFoundError, match=r"No landing folder at .*/nowhere: check STEDI_LAKE"
     ):
         read_landing_lines(spark, str(tmp_path / "nowhere"))
+
+
+# Field values as JSON text: plain ones (the fast path cuts them out of the line) and ones only
+# the JSON parser reads. Each record is written in declared field order, which a plain record
+# needs, and in reverse order, which always goes through the parser: both must read the same.
+READING_VALUES = [
+    ('"a@b.c"', "5", "1", "2.5", "-3"),
+    ('"Zoë:x@b.c"', "0", "-0.0", "0.10000000000000000001", "123456789012345.5"),
+    ('""', "999999999999999999", "-1.5", "7", "8"),
+    ('"a\\"b"', "9223372036854775807", "1e5", "-2E-3", "0"),
+    ('"\ufffd"', "9223372036854775808", "1", "2", "3"),
+    ('"tab\there"', "5", "1", "2", "3"),
+    ("7", "5", '"1"', "null", "1e999"),
+]
+CUSTOMER_VALUES = [
+    ('"N"', '" A@B.c "', '"1"', '"2000-01-01"', '"s"', "1", "2", "3", "null", "null"),
+    ("null", '"  "', "null", "null", '"s"', "null", "2", "null", "null", "null"),
+]
+
+
+@pytest.mark.parametrize(
+    ("source", "values"),
+    [(ACCELEROMETER, values) for values in READING_VALUES]
+    + [(CUSTOMER, values) for values in CUSTOMER_VALUES],
+)
+def test_plain_records_read_as_the_json_parser_reads_them(
+    spark: SparkSession, tmp_path: Path, source: LandingSource, values: tuple[str, ...]
+) -> None:
+    members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
+    declared = "{" + ",".join(members) + "}"
+    reversed_ = "{" + ",".join(reversed(members)) + "}"
+    first, second = parse(
+        spark, tmp_path / "l", source, (declared + "\n" + reversed_ + "\n").encode()
+    )
+    fields = ["reason", *source.columns]
+    assert [first[name] for name in fields] == [second[name] for name in fields]
+    assert repr(first["x"] if source is ACCELEROMETER else 0) != "-0.0"
+
+
+def test_the_plain_pattern_takes_only_plain_literals() -> None:
+    def plain(source: LandingSource, values: tuple[str, ...]) -> bool:
+        members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
+        return re.search(plain_record_pattern(source), "{" + ",".join(members) + "}") is not None
+
+    assert [plain(ACCELEROMETER, values) for values in READING_VALUES] == [
+        *[True] * 3,
+        *[False] * 4,
+    ]
+    assert all(plain(CUSTOMER, values) for values in CUSTOMER_VALUES)
