@@ -102,6 +102,8 @@ def measure(command: list[str], environment: dict[str, str]) -> Measurement:
     sampler.join()
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed ({process.returncode}):\n{stderr[-3000:]}")
+    label = f"{Path(command[0]).name} {Path(command[1]).name}"
+    print(f"    {label}: {seconds:.1f} s, peak {peak / 2**30:.1f} GiB", flush=True)
     return Measurement(seconds, peak)
 
 
@@ -161,12 +163,17 @@ def new_readings_file(landing: Path, destination: Path) -> int:
 
     Returns the number of lines written."""
     written = 0
-    with destination.open("w") as out:
+    with destination.open("w", encoding="utf-8") as out:
         for path in sorted((landing / "accelerometer" / "landing").glob("accelerometer-*.json")):
             with path.open(encoding="utf-8-sig") as lines:
                 for number, line in enumerate(lines):
-                    if number % 100 == 0 and line.startswith('{"user"'):
+                    if number % 100 != 0:
+                        continue
+                    try:
                         record = json.loads(line)
+                    except ValueError:  # the sample data's malformed lines
+                        continue
+                    if isinstance(record, dict) and isinstance(record.get("timestamp"), int):
                         record["timestamp"] += 1000
                         out.write(json.dumps(record, separators=(",", ":")) + "\n")
                         written += 1
