@@ -21,6 +21,7 @@ from stedi_assets.contract.customers import (
     load_customers,
 )
 from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER, load_landing
+from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.contract.readings import (
     build_accelerometer_trusted,
     build_machine_learning_curated,
@@ -49,12 +50,13 @@ def main() -> None:
         frame.write.mode("overwrite").parquet(path)
         return spark.read.parquet(path)
 
-    customers = load_customers(spark, lake.landing("customer"))
+    ranges = PlausibleRanges.as_of()
+    customers = load_customers(spark, lake.landing("customer"), ranges)
     build = build_customer_trusted(customers)
     write("customer_quarantine", build.quarantine)
     customer_trusted = write("customer_trusted", build.rows)
 
-    readings = load_landing(spark, lake.landing("accelerometer"), ACCELEROMETER)
+    readings = load_landing(spark, lake.landing("accelerometer"), ACCELEROMETER, ranges)
     build = build_accelerometer_trusted(readings, customer_trusted, since_consent)
     write("accelerometer_quarantine", build.quarantine)
     accelerometer_trusted = write("accelerometer_trusted", build.rows)
@@ -62,7 +64,7 @@ def main() -> None:
         "customers_curated", build_customers_curated(customer_trusted, accelerometer_trusted)
     )
 
-    devices = load_landing(spark, lake.landing("step_trainer"), STEP_TRAINER)
+    devices = load_landing(spark, lake.landing("step_trainer"), STEP_TRAINER, ranges)
     current = current_customer_records(customers)
     build = build_step_trainer_trusted(devices, current, curated, since_consent)
     write("step_trainer_quarantine", build.quarantine)

@@ -299,7 +299,7 @@ def _identity_sql(source: str, value: str, status: str) -> str:
     return f"CASE WHEN {status} = 2 THEN {_trimmed(value.format(index))} END"
 
 
-def _fast_sql(source: str, lines_sql: str) -> str:
+def _fast_sql(source: str, lines_sql: str, times: _Times) -> str:
     """First pass over every line of ``source``: blank lines, and lines of canonical layout.
 
     status 0 blank, 2 valid (typed columns filled), 3 left for the general pass (file_id,
@@ -346,6 +346,9 @@ def _fast_sql(source: str, lines_sql: str) -> str:
             # 0.0, as Python's float(int('-0')).
             conversions.append(f"TRY_CAST({t} AS DOUBLE) AS c{i}")
             ok = f"isfinite(c{i})"
+        plausible = _plausible_range(f, times)
+        if plausible:  # an implausible value is left for the general pass, which keeps its place
+            ok = f"({ok}) AND c{i} {plausible}"
         oks.append(f"CASE WHEN {t} = 'null' THEN {null_ok} ELSE coalesce({ok}, false) END")
         if f.kind == "double":
             values.append(
@@ -387,7 +390,7 @@ FROM ({lines_sql})
 )))))))"""
 
 
-def _general_sql(source: str, lines_sql: str) -> str:
+def _general_sql(source: str, lines_sql: str, times: _Times) -> str:
     """Second pass, with DuckDB's JSON functions, over the lines the first pass left.
 
     ``lines_sql`` yields file_id, line_number, line. Output columns as the first pass,
@@ -431,6 +434,12 @@ def _general_sql(source: str, lines_sql: str) -> str:
             ]
             value = f"CASE WHEN {y} IN {_NUMBER_TYPES} THEN TRY_CAST({v} AS DOUBLE) END"
         reasons.append("CASE " + " ".join(checks) + " END")
+        plausible = _plausible_range(f, times)
+        if plausible:
+            reasons.append(
+                f"CASE WHEN NOT coalesce(v{i} {plausible}, true) "
+                f"THEN {_q(f.name + ': implausible value')} END"
+            )
         if source == "customer" and f.name == "email":
             reasons.append(
                 f"CASE WHEN {y} = 'VARCHAR' AND trim(json_extract_string({v}, '$'), {_WS}) = '' "
@@ -550,8 +559,43 @@ def _readable_paths(
     return paths
 
 
+# Plausible values: times (epoch ms) from 2015-01-01 UTC to a day after the run, accelerations
+# within +-16, distances from 0 to 10,000; a valid line outside them is quarantined.
+_EARLIEST_TIME_MS = 1_420_070_400_000
+_FUTURE_ALLOWANCE_MS = 24 * 3_600_000
+_MEASURES = {
+    **dict.fromkeys(
+        ("registrationDate", "lastUpdateDate", "shareWithResearchAsOfDate",
+         "shareWithPublicAsOfDate", "shareWithFriendsAsOfDate", "timestamp",
+         "sensorReadingTime"),
+        "time",
+    ),
+    **dict.fromkeys(("x", "y", "z"), "acceleration"),
+    "distanceFromObject": "distance",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Times:
+    """The plausible times of a run: from `earliest_ms` to a day after `now_ms`."""
+
+    earliest_ms: int
+    now_ms: int
+
+
+def _plausible_range(field: Field, times: _Times) -> str | None:
+    """SQL `BETWEEN low AND high` of a measured field's plausible values, else None."""
+    latest = times.now_ms + _FUTURE_ALLOWANCE_MS
+    ranges = {
+        "time": f"BETWEEN {times.earliest_ms} AND {latest}",
+        "acceleration": "BETWEEN -16.0 AND 16.0",
+        "distance": "BETWEEN 0 AND 10000",
+    }
+    return ranges[_MEASURES[field.name]] if field.name in _MEASURES else None
+
+
 def _classify_source(
-    con: duckdb.DuckDBPyConnection, source: str, files: list[Path], scratch: Path
+    con: duckdb.DuckDBPyConnection, source: str, files: list[Path], scratch: Path, times: _Times
 ) -> None:
     """Create tables ``files_<source>`` (file_id, source_file) and ``cls_<source>``: every
     line of the source's files, classified (columns as :func:`_fast_sql`; status 0 blank,
@@ -587,11 +631,11 @@ def _classify_source(
             check_utf8 = True
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE cls_{source} AS "
-        f"{_fast_sql(source, f'SELECT * FROM lines_{source}')}"
+        f"{_fast_sql(source, f'SELECT * FROM lines_{source}', times)}"
     )
     con.execute(f"DROP TABLE lines_{source}")
     rest = f"SELECT file_id, line_number, line FROM cls_{source} WHERE status = 3"
-    con.execute(f"INSERT INTO cls_{source} {_general_sql(source, rest)}")
+    con.execute(f"INSERT INTO cls_{source} {_general_sql(source, rest, times)}")
     con.execute(f"DELETE FROM cls_{source} WHERE status = 3")
     # Duplicate keys below the top level, in lines with unknown fields (the known fields of a
     # valid line are scalars): json_tree lists every member with its parent's id.
@@ -609,7 +653,9 @@ def _classify_source(
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
     """Write the query's rows to one Parquet file; return how many."""
     path.unlink(missing_ok=True)
-    return con.execute(f"COPY ({query}) TO {_q(str(path))} (FORMAT parquet)").fetchone()[0]
+    # No dictionary: DuckDB's Parquet dictionary holds one of 0.0 and -0.0 for both.
+    options = "FORMAT parquet, DICTIONARY_SIZE_LIMIT 0"
+    return con.execute(f"COPY ({query}) TO {_q(str(path))} ({options})").fetchone()[0]
 
 
 def _counts(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
@@ -627,8 +673,11 @@ def run_contract(
     policy: str = "since_consent",
     threads: int | None = None,
     memory_limit: str | None = None,
+    earliest_time_ms: int = _EARLIEST_TIME_MS,
 ) -> dict[str, int]:
     """Compute every table of the contract for lake ``landing_root`` into ``out_dir``.
+
+    ``earliest_time_ms``: the earliest plausible time (2015-01-01 UTC by default).
 
     Writes ``out_dir/<table>.parquet`` for the five zone tables and the three quarantine
     tables; returns their row counts plus the accounting (``"<trusted table>.<count>"``).
@@ -638,6 +687,7 @@ def run_contract(
     landing_root, out_dir = Path(landing_root), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     since = "true" if policy == "since_consent" else "false"
+    times = _Times(earliest_time_ms, int(time.time() * 1000))
     result: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="duckdb-contract-") as tmp:
         scratch, spill = Path(tmp) / "files", Path(tmp) / "spill"
@@ -648,7 +698,7 @@ def run_contract(
             counts = {}
             for source in SOURCES:
                 files = landing_files(landing_root / source / "landing")
-                _classify_source(con, source, files, scratch)
+                _classify_source(con, source, files, scratch, times)
                 counts[source] = _counts(con, source)
                 result[f"{source}_quarantine"] = _copy(
                     con,

@@ -6,6 +6,7 @@ import dagster as dg
 
 from stedi_assets import settings
 from stedi_assets.curated.assets import customers_curated, machine_learning_curated
+from stedi_assets.erasure.jobs import erase_customer_job, vacuum_job, vacuum_schedule
 from stedi_assets.lake import Lake
 from stedi_assets.landing.assets import landing_specs
 from stedi_assets.landing.sensors import landing_files_sensor
@@ -25,6 +26,8 @@ defs = dg.Definitions(
         customers_curated,
         machine_learning_curated,
     ],
+    jobs=[erase_customer_job, vacuum_job],
+    schedules=[vacuum_schedule],
     sensors=[landing_files_sensor],
     resources={"pyspark": pyspark_resource(), "lake": lake_resource(), "s3": s3_resource()},
     # One process and one SparkSession for the whole run: a process per step would pay the JVM

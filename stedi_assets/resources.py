@@ -12,6 +12,7 @@ from dagster_pyspark import PySparkResource
 
 from stedi_assets import settings
 from stedi_assets.catalog.glue import GlueCatalog
+from stedi_assets.contract import plausibility
 from stedi_assets.lake import Lake
 
 
@@ -41,6 +42,9 @@ def spark_config() -> dict[str, Any]:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
+        # No per-file column statistics in Delta's log: they would copy personal values (an
+        # email's min and max) into log files that outlive an erasure's vacuum.
+        "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
         "spark.ui.showConsoleProgress": "false",
         **_s3a_config(),
         **settings.spark_overrides(),
@@ -55,6 +59,12 @@ def _s3a_config() -> dict[str, str]:
     """
     config = {
         "spark.hadoop.fs.s3a.endpoint.region": settings.aws_region(),
+        # Transient errors are retried, with a bound: an unreachable S3 fails the run within
+        # about a minute instead of hanging it for many (s3a's defaults retry for minutes).
+        "spark.hadoop.fs.s3a.attempts.maximum": "3",
+        "spark.hadoop.fs.s3a.retry.limit": "3",
+        "spark.hadoop.fs.s3a.retry.interval": "500ms",
+        "spark.hadoop.fs.s3a.connection.establish.timeout": "5s",
         # Delta's single-driver log store: runs never overlap (dagster.yaml's run queue).
         "spark.delta.logStore.s3a.impl": "io.delta.storage.S3SingleDriverLogStore",
     }
@@ -96,10 +106,31 @@ class LakeResource(dg.ConfigurableResource):
     glue_database: str | None = None
     glue_endpoint: str | None = None
     aws_region: str = "us-east-1"
+    earliest_time: str = plausibility.DEFAULT_EARLIEST_TIME
+    """Readings and customer dates before this ISO date (UTC) are implausible."""
+    max_future_hours: int = plausibility.DEFAULT_MAX_FUTURE_HOURS
+    """Times more than this many hours after the run's start are implausible."""
+    max_acceleration: float = plausibility.DEFAULT_MAX_ACCELERATION
+    """Accelerometer values beyond ± this (the phone sensor's full scale, in g)."""
+    max_distance: int = plausibility.DEFAULT_MAX_DISTANCE
+    """Step-trainer distances above this, or below 0, are implausible."""
+    erasure_salt: str | None = None
+    """Salt of the erasure log's email hashes (a secret: `STEDI_ERASURE_SALT`)."""
+    history_retention_hours: float = 168
+    """How long replaced table versions stay readable before the vacuum deletes them."""
 
     @property
     def lake(self) -> Lake:
         return Lake(self.root)
+
+    def plausible_ranges(self) -> plausibility.PlausibleRanges:
+        """The ranges outside which a value is quarantined, as of now."""
+        return plausibility.PlausibleRanges.as_of(
+            earliest_time=self.earliest_time,
+            max_future_hours=self.max_future_hours,
+            max_acceleration=self.max_acceleration,
+            max_distance=self.max_distance,
+        )
 
     def catalog(self) -> GlueCatalog | None:
         """The Glue catalog tables are registered in, when `glue_database` is set."""
@@ -121,4 +152,12 @@ def lake_resource() -> LakeResource:
         glue_database=settings.glue_database(),
         glue_endpoint=settings.glue_endpoint(),
         aws_region=settings.aws_region(),
+        history_retention_hours=settings.history_retention_hours(),
+        **settings.plausibility_overrides(),
+        **secret_options(),
     )
+
+
+def secret_options() -> dict[str, Any]:
+    """Secret settings as `EnvVar`s, so the UI shows the variable's name, never its value."""
+    return {"erasure_salt": dg.EnvVar("STEDI_ERASURE_SALT")} if settings.erasure_salt() else {}

@@ -438,6 +438,21 @@ def _double_overflow(rng: random.Random, pairs: _JsonPairs, types: dict[str, str
     return _replace(pairs, _pick(rng, types, "double"), rng.choice(("1e400", "-1e999")))
 
 
+def _implausible_time(rng: random.Random, pairs: _JsonPairs, types: dict[str, str]) -> str:
+    # 1970, 2014 (before STEDI) or 2200: valid integers, impossible times.
+    token = rng.choice(("0", "86400000", "1400000000000", "7258118400000"))
+    return _replace(pairs, _pick(rng, types, "bigint"), token)
+
+
+def _implausible_acceleration(rng: random.Random, pairs: _JsonPairs, types: dict[str, str]) -> str:
+    token = f"{rng.choice((-1, 1)) * rng.uniform(16.5, 500):.3f}"
+    return _replace(pairs, _pick(rng, types, "double"), token)
+
+
+def _negative_distance(rng: random.Random, pairs: _JsonPairs, types: dict[str, str]) -> str:
+    return _replace(pairs, "distanceFromObject", str(-rng.randrange(1, 500)))
+
+
 def _blank_email(rng: random.Random, pairs: _JsonPairs, types: dict[str, str]) -> str:
     return _replace(pairs, "email", rng.choice(('""', '"   "', '"\\t "')))
 
@@ -469,6 +484,7 @@ _COMMON_MAKERS: dict[str, _Maker] = {
     "fraction_for_integer": _fraction_for_integer,
     "boolean_value": _boolean_value,
     "out_of_range_integer": _out_of_range,
+    "implausible_time": _implausible_time,
     "blank_lines": _blank,
 }
 _MAKERS: dict[str, dict[str, _Maker]] = {
@@ -477,8 +493,12 @@ _MAKERS: dict[str, dict[str, _Maker]] = {
         "blank_email": _blank_email,
         "optional_wrong_type": _optional_wrong_type,
     },
-    "accelerometer": {**_COMMON_MAKERS, "double_overflow": _double_overflow},
-    "step_trainer": _COMMON_MAKERS,
+    "accelerometer": {
+        **_COMMON_MAKERS,
+        "double_overflow": _double_overflow,
+        "implausible_acceleration": _implausible_acceleration,
+    },
+    "step_trainer": {**_COMMON_MAKERS, "negative_distance": _negative_distance},
 }
 _TYPES = {
     "customer": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +51,38 @@ def default_driver_memory() -> str:
     """A third of the machine's memory: Spark's 1 GiB default runs out near 10 M rows, and the
     JVM's resident size grows well past its heap (a half-machine heap peaked at 16 GiB here)."""
     return f"{max(1024, _machine_memory_bytes() // 2**20 // 3)}m"
+
+
+def erasure_salt() -> str | None:
+    """`STEDI_ERASURE_SALT`: the secret salt of the erasure log's email hashes."""
+    return os.environ.get("STEDI_ERASURE_SALT") or None
+
+
+def history_retention_hours() -> float:
+    """`STEDI_HISTORY_RETENTION_HOURS`: how long old table versions stay (Delta's 7 days)."""
+    return float(os.environ.get("STEDI_HISTORY_RETENTION_HOURS", "168"))
+
+
+PLAUSIBILITY_VARIABLES = {
+    "STEDI_EARLIEST_TIME": ("earliest_time", str),
+    "STEDI_MAX_FUTURE_HOURS": ("max_future_hours", int),
+    "STEDI_MAX_ACCELERATION": ("max_acceleration", float),
+    "STEDI_MAX_DISTANCE": ("max_distance", int),
+}
+
+
+def plausibility_overrides() -> dict[str, Any]:
+    """The plausible ranges set in the environment (`LakeResource` holds the defaults)."""
+    overrides = {}
+    for variable, (option, kind) in PLAUSIBILITY_VARIABLES.items():
+        if variable in os.environ:
+            try:
+                overrides[option] = kind(os.environ[variable])
+            except ValueError:
+                raise ValueError(
+                    f"{variable}={os.environ[variable]!r} is not a valid {kind.__name__}"
+                ) from None
+    return overrides
 
 
 def spark_overrides() -> dict[str, str]:

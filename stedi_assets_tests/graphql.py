@@ -34,6 +34,7 @@ mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
 """
 
 RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+RUN_TIMES = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { startTime endTime } } }"
 
 ASSET_DETAILS = """
 query AssetDetails {
@@ -165,6 +166,11 @@ class DagsterWebserver:
         result = self.query(LAUNCH, executionParams=params)["launchPipelineExecution"]
         assert result["__typename"] == "LaunchRunSuccess", result
         return result["run"]["id"]
+
+    def run_times(self, run_id: str) -> tuple[float, float]:
+        """When a finished run started and ended, in seconds since the epoch."""
+        run = self.query(RUN_TIMES, id=run_id)["runOrError"]
+        return run["startTime"], run["endTime"]
 
     def wait_for_run(self, run_id: str, timeout: float = 600) -> str:
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +25,10 @@ TABLE_PATHS = {
 """The zone tables' lake paths, as the issue gives them (not taken from the code under test)."""
 
 
+HAND_MADE_TIMES = {"earliest_time": "1970-01-01"}
+"""Lake options for hand-made lakes, whose times count from the epoch (0, 100, 1500, …)."""
+
+
 def dagster_home(folder: Path) -> Path:
     """A fresh DAGSTER_HOME holding the project's dagster.yaml, as `make` sets one up."""
     folder.mkdir(parents=True)
@@ -31,9 +36,11 @@ def dagster_home(folder: Path) -> Path:
     return folder
 
 
-def materialize_with_cli(lake: Path, home: Path, **environment: str) -> None:
+def materialize_with_cli(
+    lake: Path | str, home: Path, **environment: str
+) -> subprocess.CompletedProcess[str]:
     """Run the documented command, `dagster asset materialize -m stedi_assets --select '*'`,
-    in its own process (and JVM) against `lake`, recording into `home`."""
+    in its own process (and JVM) against `lake`, recording into `home`; returns its output."""
     completed = subprocess.run(
         materialize_all_command(),
         env={**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), **environment},
@@ -42,6 +49,21 @@ def materialize_with_cli(lake: Path, home: Path, **environment: str) -> None:
         timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-5000:]
+    return completed
+
+
+def files_containing(folder: Path, needles: Iterable[str]) -> dict[str, list[str]]:
+    """Which of `needles` occur, case-insensitively, in which files under `folder` (as bytes,
+    so SQLite databases and compressed logs' plain parts are searched too)."""
+    wanted = {needle: needle.lower().encode() for needle in needles}
+    found: dict[str, list[str]] = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes().lower()
+            hits = [needle for needle, raw in wanted.items() if raw in content]
+            if hits:
+                found[str(path.relative_to(folder))] = hits
+    return found
 
 
 def spark_config_for_tests() -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,37 @@ SOURCES = ("customer", "accelerometer", "step_trainer")
 ASCII_WHITESPACE = " \t\n\x0b\f\r"
 
 _BOUNDS = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
+
+# Plausible values (rule 1b): times from 2015-01-01 UTC to a day after the run, accelerations
+# within +-16, distances from 0 to 10,000. Times are epoch milliseconds.
+EARLIEST_TIME_MS = 1_420_070_400_000
+FUTURE_ALLOWANCE_MS = 24 * 3_600_000
+PLAUSIBLE_FIELDS: dict[str, str] = {
+    "registrationDate": "time",
+    "lastUpdateDate": "time",
+    "shareWithResearchAsOfDate": "time",
+    "shareWithPublicAsOfDate": "time",
+    "shareWithFriendsAsOfDate": "time",
+    "timestamp": "time",
+    "sensorReadingTime": "time",
+    "x": "acceleration",
+    "y": "acceleration",
+    "z": "acceleration",
+    "distanceFromObject": "distance",
+}
+
+
+def _plausible(name: str, value: object, earliest_ms: int, now_ms: int) -> bool:
+    measure = PLAUSIBLE_FIELDS.get(name)
+    if measure is None or value is None:
+        return True
+    assert isinstance(value, (int, float))
+    if measure == "time":
+        return earliest_ms <= value <= now_ms + FUTURE_ALLOWANCE_MS
+    if measure == "acceleration":
+        return -16.0 <= value <= 16.0
+    return 0 <= value <= 10_000
+
 
 # (field, type) per source, in the landing (and trusted table) column order.
 SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -186,8 +218,14 @@ def _typed(value: object, kind: str) -> tuple[object, str | None]:
     return (value, None) if low <= value <= high else (None, f"out of {kind} range")
 
 
-def parse_line(source: str, text: str) -> tuple[dict[str, Any] | None, list[str]]:
-    """Parse one read line of ``source``: (typed values, []) or (None, quarantine reasons)."""
+def parse_line(
+    source: str, text: str, earliest_ms: int = EARLIEST_TIME_MS, now_ms: int | None = None
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Parse one read line of ``source``: (typed values, []) or (None, quarantine reasons).
+
+    ``earliest_ms``: the earliest plausible time; ``now_ms``: the run's start, for the latest
+    plausible time (now when not given)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
         obj = json.loads(
             text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
@@ -208,13 +246,15 @@ def parse_line(source: str, text: str) -> tuple[dict[str, Any] | None, list[str]
         values[name], problem = _typed(raw, kind)
         if problem:
             reasons.append(f"{name}: {problem}")
+        elif not _plausible(name, values[name], earliest_ms, now_ms):
+            reasons.append(f"{name}: implausible value {values[name]!r}")
     email = values.get("email")
     if source == "customer" and isinstance(email, str) and not normalise_email(email):
         reasons.append("email: blank")
     return (None, reasons) if reasons else (values, [])
 
 
-def _read_source(root: Path, source: str) -> _Source:
+def _read_source(root: Path, source: str, earliest_ms: int) -> _Source:
     records = []
     quarantined = []
     blank = 0
@@ -222,7 +262,7 @@ def _read_source(root: Path, source: str) -> _Source:
         if not text.strip(ASCII_WHITESPACE):
             blank += 1
             continue
-        values, reasons = parse_line(source, text)
+        values, reasons = parse_line(source, text, earliest_ms)
         if values is None:
             quarantined.append(QuarantinedLine(name, number, text, tuple(reasons)))
         else:
@@ -234,14 +274,18 @@ def _sorted_rows(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda row: tuple((0, 0) if v is None else (1, v) for v in row))
 
 
-def compute_expected(root: Path, policy: str = "since_consent") -> Expected:
-    """Compute every table, quarantine and accounting the contract defines for lake ``root``."""
+def compute_expected(
+    root: Path, policy: str = "since_consent", earliest_time_ms: int = EARLIEST_TIME_MS
+) -> Expected:
+    """Compute every table, quarantine and accounting the contract defines for lake ``root``.
+
+    ``earliest_time_ms``: the earliest plausible time (hand-made lakes use small times)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown consent policy {policy!r}; expected one of {POLICIES}")
     since_consent = policy == "since_consent"
-    customers = _read_source(root, "customer")
-    readings = _read_source(root, "accelerometer")
-    steps = _read_source(root, "step_trainer")
+    customers = _read_source(root, "customer", earliest_time_ms)
+    readings = _read_source(root, "accelerometer", earliest_time_ms)
+    steps = _read_source(root, "step_trainer", earliest_time_ms)
 
     # Rule 3: the current record of every email; consenting ones form customer_trusted.
     current: dict[str, tuple[int, str, dict[str, Any]]] = {}

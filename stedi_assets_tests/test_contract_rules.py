@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets.settings import ConsentPolicy
-from stedi_assets_tests.lakes import materialize_lake, read_rows
+from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, read_rows
 
 
 def customer(name: str, email: str, serial: str, updated: int, consent: int | None) -> dict:
@@ -104,7 +104,7 @@ def build_lake(root: Path) -> Path:
 @pytest.fixture(scope="module", params=[ConsentPolicy.SINCE_CONSENT, ConsentPolicy.ANY_TIME])
 def run(request, spark: SparkSession, tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     root = build_lake(tmp_path_factory.mktemp(request.param.value))
-    result = materialize_lake(root, spark, request.param)
+    result = materialize_lake(root, spark, request.param, **HAND_MADE_TIMES)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return root, result
 

@@ -40,6 +40,7 @@ def daemon(lake_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
         "DAGSTER_HOME": str(home),
         "STEDI_LAKE": str(lake_root),
         "STEDI_SENSOR_INTERVAL": "2",
+        "STEDI_EARLIEST_TIME": "1970-01-01",  # hand-made times count from the epoch
         "STEDI_SPARK_DRIVER_MEMORY": "1g",
     }
     with open(tmp_path / "daemon.log", "w") as log:

@@ -2,6 +2,7 @@
 table, quarantine and accounting equals what an independent pure-Python implementation of the
 contract computes from the same files. A second run with no new files changes nothing."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
     dagster_home,
+    files_containing,
     materialize_lake,
     materialize_with_cli,
 )
@@ -72,7 +74,8 @@ def cli_lake(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     lake = lake_with(landing, tmp_path_factory.mktemp("cli") / "lake")
     home = dagster_home(lake.parent / "dagster_home")
     # The test session's JVM runs beside this one: keep the driver small.
-    materialize_with_cli(lake, home, STEDI_SPARK_DRIVER_MEMORY="2g")
+    completed = materialize_with_cli(lake, home, STEDI_SPARK_DRIVER_MEMORY="2g")
+    (home / "cli-output.log").write_text(completed.stdout + completed.stderr)
     return lake, home
 
 
@@ -87,6 +90,26 @@ def test_the_documented_command_builds_the_contract(
             accounting = latest_accounting(instance, table)
             wanted = expected.accounting[table]
             assert {key: accounting[key] for key in wanted} == wanted, table
+
+
+def test_no_personal_data_reaches_logs_or_metadata(cli_lake: tuple[Path, Path]) -> None:
+    """The run's event log and run storage (every metadata value, check result and log line),
+    its captured compute logs and the command's own output hold no customer's email or name."""
+    lake, dagster_home = cli_lake
+    emails, names = set(), set()
+    for path in (lake / "customer" / "landing").glob("*.json"):
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                emails.add(str(record.get("email", "")).strip())
+                names.add(str(record.get("customerName", "")).strip())
+    personal = {value for value in emails | names if len(value) >= 6}
+    assert len(personal) > 200
+    assert any(dagster_home.rglob("*.db")) and (dagster_home / "cli-output.log").stat().st_size
+    assert files_containing(dagster_home, personal) == {}
 
 
 def test_a_second_run_with_no_new_files_gives_the_same_tables(

@@ -16,13 +16,24 @@ from stedi_assets.contract.landing import (
     plain_record_pattern,
     read_landing_lines,
 )
+from stedi_assets.contract.plausibility import PlausibleRanges
+
+# Most lines here use small times: every time from the epoch on is plausible in these tests.
+RANGES = PlausibleRanges.as_of(earliest_time="1970-01-01")
 
 
-def parse(spark: SparkSession, folder: Path, source: LandingSource, content: bytes) -> list[dict]:
+def parse(
+    spark: SparkSession,
+    folder: Path,
+    source: LandingSource,
+    content: bytes,
+    ranges: PlausibleRanges = RANGES,
+) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part.json").write_bytes(content)
     lines = read_landing_lines(spark, str(folder))
-    rows = parse_landing(lines, source, keep_valid_lines=True).orderBy("line_number").collect()
+    parsed = parse_landing(lines, source, ranges, keep_valid_lines=True)
+    rows = parsed.orderBy("line_number").collect()
     return [row.asDict() for row in rows]
 
 
@@ -31,7 +42,7 @@ def reasons(spark: SparkSession, tmp_path: Path, source: LandingSource, *lines: 
     return [row["reason"] for row in rows]
 
 
-GOOD_READING = '{"user":"a@b.c","timestamp":5,"x":1,"y":2.5,"z":-3e2}'
+GOOD_READING = '{"user":"a@b.c","timestamp":5,"x":1,"y":2.5,"z":-3e0}'
 
 
 def test_a_valid_reading_is_typed_and_has_no_reason(spark: SparkSession, tmp_path: Path) -> None:
@@ -42,7 +53,7 @@ def test_a_valid_reading_is_typed_and_has_no_reason(spark: SparkSession, tmp_pat
         5,
         1.0,
         2.5,
-        -300.0,
+        -3.0,
     )
     assert row["source_file"].endswith("/l/part.json") and row["line_number"] == 1
 
@@ -128,7 +139,7 @@ def test_every_problem_of_a_line_is_reported(spark: SparkSession, tmp_path: Path
 
 def test_int_fields_are_range_checked(spark: SparkSession, tmp_path: Path) -> None:
     too_far = '{"sensorReadingTime":1,"serialNumber":"s","distanceFromObject":3000000000}'
-    fine = '{"sensorReadingTime":1,"serialNumber":"s","distanceFromObject":-3}'
+    fine = '{"sensorReadingTime":1,"serialNumber":"s","distanceFromObject":3}'
     assert reasons(spark, tmp_path, STEP_TRAINER, too_far, fine) == [
         "field `distanceFromObject` is out of range for int",
         None,
@@ -183,7 +194,7 @@ def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_p
     folder = tmp_path / "l"
     folder.mkdir()
     (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
-    parsed = parse_landing(read_landing_lines(spark, str(folder)), ACCELEROMETER, False)
+    parsed = parse_landing(read_landing_lines(spark, str(folder)), ACCELEROMETER, RANGES, False)
     assert [row["line"] for row in parsed.orderBy("line_number").collect()] == [None, "{oops"]
 
 
@@ -241,3 +252,68 @@ def test_the_plain_pattern_takes_only_plain_literals() -> None:
         *[False] * 4,
     ]
     assert all(plain(CUSTOMER, values) for values in CUSTOMER_VALUES)
+
+
+NOW_MS = 1_790_000_000_000  # 2026-09-21
+DEFAULT_RANGES = PlausibleRanges.as_of(now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "reason"),
+    [
+        (ACCELEROMETER, ('"a@b.c"', "1650000000000", "16", "-16", "0.5"), None),
+        (
+            ACCELEROMETER,
+            ('"a@b.c"', "0", "1", "2", "3"),
+            "field `timestamp` is implausible: 0 is not a time from 2015-01-01T00:00:00Z to "
+            "2026-09-22T14:13:20Z",
+        ),
+        (
+            ACCELEROMETER,
+            ('"a@b.c"', str(NOW_MS + 25 * 3_600_000), "16.5", "2", "3"),
+            f"field `timestamp` is implausible: {NOW_MS + 25 * 3_600_000} is not a time from "
+            "2015-01-01T00:00:00Z to 2026-09-22T14:13:20Z; field `x` is implausible: 16.5 is "
+            "not an acceleration from -16 to 16",
+        ),
+        (
+            STEP_TRAINER,
+            ("1650000000000", '"S"', "-1"),
+            "field `distanceFromObject` is implausible: -1 is not a distance from 0 to 10000",
+        ),
+        (
+            CUSTOMER,
+            ('"N"', '"a@b.c"', "null", "null", '"S"', "1", "1650000000000", *["null"] * 3),
+            "field `registrationDate` is implausible: 1 is not a time from "
+            "2015-01-01T00:00:00Z to 2026-09-22T14:13:20Z",
+        ),
+    ],
+)
+def test_implausible_values_are_quarantined_with_the_range(
+    spark: SparkSession,
+    tmp_path: Path,
+    source: LandingSource,
+    values: tuple[str, ...],
+    reason: str | None,
+) -> None:
+    # In declared order (the plain path) and reversed (the JSON parser): the same reason.
+    members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
+    content = "{" + ",".join(members) + "}\n{" + ",".join(reversed(members)) + "}\n"
+    rows = parse(spark, tmp_path / "l", source, content.encode(), DEFAULT_RANGES)
+    assert [row["reason"] for row in rows] == [reason, reason]
+
+
+def test_the_plausible_ranges_are_configurable(spark: SparkSession, tmp_path: Path) -> None:
+    wide = PlausibleRanges.as_of(
+        now_ms=NOW_MS, earliest_time="1970-01-01", max_acceleration=20, max_distance=5
+    )
+    content = (
+        b'{"user":"a@b.c","timestamp":0,"x":19.5,"y":-20,"z":0}\n'
+        b'{"user":"a@b.c","timestamp":0,"x":20.5,"y":0,"z":0}\n'
+    )
+    rows = parse(spark, tmp_path / "l", ACCELEROMETER, content, wide)
+    assert [row["reason"] for row in rows] == [
+        None,
+        "field `x` is implausible: 20.5 is not an acceleration from -20 to 20",
+    ]
+    with pytest.raises(ValueError, match="'soon' is not an ISO date such as 2015-01-01"):
+        PlausibleRanges.as_of(earliest_time="soon")

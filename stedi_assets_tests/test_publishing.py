@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 import stedi_assets.trusted.assets as trusted_assets
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets_tests.conftest import LandingWriter
-from stedi_assets_tests.lakes import materialize_lake, read_rows
+from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, read_rows
 
 CONSENTING = {
     "email": "ann@x.com",
@@ -50,7 +50,7 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
         "s.json",
         [{"sensorReadingTime": 10, "serialNumber": "S1", "distanceFromObject": 3}],
     )
-    assert materialize_lake(lake_root, spark).success
+    assert materialize_lake(lake_root, spark, **HAND_MADE_TIMES).success
     table = lake_root / "accelerometer/trusted"
     published = read_rows(spark, table)
     published_version = version(spark, table)
@@ -63,7 +63,7 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
         "build_accelerometer_trusted",
         lambda *args: leak_bobs_reading(original_build(*args)),
     )
-    result = materialize_lake(lake_root, spark)
+    result = materialize_lake(lake_root, spark, **HAND_MADE_TIMES)
 
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]

@@ -1,6 +1,9 @@
 """The same project on S3, by configuration alone: the whole graph materializes through s3a
 against a real S3-compatible HTTP server on loopback, with the same tables as on a folder."""
 
+import os
+import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -8,14 +11,22 @@ import boto3
 import dagster as dg
 import pytest
 from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
 from stedi_assets.catalog.glue import CatalogColumn, GlueCatalog, delta_table_input
+from stedi_assets.cli import materialize_all_command
 from stedi_assets.lake import LANDING_SOURCES, Lake
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
+from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT, free_port
 from stedi_assets_tests.lakes import TABLE_PATHS as ZONE_TABLE_PATHS
-from stedi_assets_tests.lakes import materialize_lake
+from stedi_assets_tests.lakes import (
+    dagster_home,
+    files_containing,
+    materialize_lake,
+    materialize_with_cli,
+)
 from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_sensors import Sensor, requested_assets
 
@@ -126,3 +137,85 @@ def test_glue_registration_is_idempotent(s3_endpoint: str) -> None:
         {"Name": "x", "Type": "double", "Comment": "second"}
     ]
     assert table["StorageDescriptor"]["Location"] == "s3://b/p/t"
+
+
+def test_credentials_never_reach_logs_the_instance_or_spark(
+    s3_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The documented command on S3 with distinctive credentials in the environment: neither
+    the key id nor the secret appears in the instance's storage (run config, event log,
+    metadata), the captured compute logs, or the Dagster and Spark output of the run."""
+    local = tmp_path / "lake"
+    write_sample_landing(local, customers=30, seed=5)
+    s3_root = f"s3://{s3_bucket}/stedi"
+    upload_landing(local, s3_root, s3_endpoint)
+    home = dagster_home(tmp_path / "dagster_home")
+    completed = materialize_with_cli(
+        s3_root,
+        home,
+        STEDI_SPARK_DRIVER_MEMORY="1g",
+        STEDI_GLUE_DATABASE="stedi_secrets",
+        STEDI_GLUE_ENDPOINT=s3_endpoint,
+    )
+    (home / "cli-output.log").write_text(completed.stdout + completed.stderr)
+    secrets = [
+        S3_TEST_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        S3_TEST_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+    ]
+    assert "machine_learning_curated" in completed.stderr  # the run's log was captured
+    assert any(home.rglob("*.db"))
+    assert files_containing(home, secrets) == {}
+
+
+def test_s3_going_away_mid_run_fails_it_cleanly_and_the_next_run_recovers(
+    s3_endpoint: str, spark: SparkSession, tmp_path: Path
+) -> None:
+    """A second S3 server (moto keeps its buckets in the test process, so they outlive it) is
+    stopped once the run has published its first table: the run fails, naming the endpoint,
+    and every table is either whole or absent; with S3 back, the next run is complete.
+    (Polling S3 for the first commit is how the test knows the run is under way.)"""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket="stedi-outage")
+    local = tmp_path / "lake"
+    write_sample_landing(local, customers=40, seed=13)
+    s3_root = "s3://stedi-outage/lake"
+    upload_landing(local, s3_root, endpoint)
+    environment = {
+        **os.environ,
+        "STEDI_LAKE": s3_root,
+        "STEDI_S3_ENDPOINT": endpoint,
+        "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home")),
+        "STEDI_SPARK_DRIVER_MEMORY": "1g",
+    }
+    run = subprocess.Popen(
+        materialize_all_command(), env=environment, stderr=subprocess.PIPE, text=True
+    )
+    first_commit = "lake/customer/trusted/_delta_log/00000000000000000000.json"
+    deadline = time.monotonic() + 600
+    while "Contents" not in s3.list_objects_v2(Bucket="stedi-outage", Prefix=first_commit):
+        assert run.poll() is None and time.monotonic() < deadline, "no table was published"
+        time.sleep(0.1)
+    server.stop()
+    _, stderr = run.communicate(timeout=600)
+    assert run.returncode != 0
+    assert f"127.0.0.1:{port}" in stderr and "RUN_FAILURE" in stderr
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        for table in ZONE_TABLE_PATHS.values():  # each table: no commit, or whole
+            log = s3.list_objects_v2(Bucket="stedi-outage", Prefix=f"lake/{table}/_delta_log/")
+            commits = [o["Key"] for o in log.get("Contents", []) if o["Key"].endswith(".json")]
+            assert len(commits) <= 1, table
+        # The session's own S3 server sees the same buckets (moto keeps them in this process):
+        # the next run goes through it.
+        assert materialize_lake(s3_root, spark).success
+        on_s3, expected = tables(spark, Lake(s3_root)), compute_expected(local)
+        for table in ZONE_TABLE_PATHS:
+            assert on_s3[table] == Counter(getattr(expected, table)) and on_s3[table], table
+    finally:
+        server.stop()

@@ -2,20 +2,25 @@
 (webserver and daemon) on loopback, its GraphQL API, and Debian's Chromium driven by Playwright."""
 
 import contextlib
+import json
 import os
 import re
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from pyspark.sql import SparkSession
 
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets_tests.conftest import free_port
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
-from stedi_assets_tests.lakes import dagster_home
+from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
+from stedi_assets_tests.reference_contract import compute_expected
+from stedi_assets_tests.test_end_to_end import assert_lake_matches
 
 pytestmark = pytest.mark.ui
 
@@ -56,18 +61,17 @@ EDGE_PATHS = 'svg path[marker-end^="url(#arrow"]'
 COUNT_EDGES = "s => new Set([...document.querySelectorAll(s)].map(p => p.getAttribute('d'))).size"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture(scope="module")
+def ui_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ui") / "lake"
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterWebserver]:
+def webserver(ui_lake: Path) -> Iterator[DagsterWebserver]:
     """`make ui`'s command (dagster dev with the project's workspace.yaml and dagster.yaml) on
     a fresh DAGSTER_HOME, with the landing sensor stopped so runs start only when asked."""
-    base = tmp_path_factory.mktemp("ui")
-    home, lake = dagster_home(base / "dagster_home"), base / "lake"
+    base, lake = ui_lake.parent, ui_lake
+    home = dagster_home(base / "dagster_home")
     port = free_port()
     environment = {
         **os.environ,
@@ -147,6 +151,36 @@ def test_materialize_all_through_graphql_and_read_everything_back(
     lineage = next(e for e in training if e["label"] == "dagster/column_lineage")["lineage"]
     x_deps = next(row["columnDeps"] for row in lineage if row["columnName"] == "x")
     assert x_deps == [{"assetKey": {"path": ["accelerometer_trusted"]}, "columnName": "x"}]
+
+
+def commit_times(table: Path) -> list[float]:
+    """When each version of a Delta table was committed, in seconds since the epoch."""
+    times = []
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        for line in commit.read_text().splitlines():
+            entry = json.loads(line)
+            if "commitInfo" in entry:
+                times.append(entry["commitInfo"]["timestamp"] / 1000)
+    return times
+
+
+def test_two_runs_launched_at_once_are_serialised(
+    webserver: DagsterWebserver, ui_lake: Path, spark: SparkSession
+) -> None:
+    """dagster.yaml's run queue runs one run at a time: two "Materialize all" clicks in a row
+    run one after the other, each table gets one version per run, in run order, and the tables
+    are what the contract says."""
+    launched = [webserver.materialize_all(), webserver.materialize_all()]
+    assert [webserver.wait_for_run(run_id) for run_id in launched] == ["SUCCESS", "SUCCESS"]
+    (first_start, first_end), (second_start, second_end) = sorted(
+        map(webserver.run_times, launched)
+    )
+    assert first_end <= second_start
+    for table in TABLE_PATHS.values():
+        *_, by_first, by_second = commit_times(ui_lake / table)
+        assert first_start <= by_first <= first_end < second_start <= by_second <= second_end
+    expected = compute_expected(ui_lake)
+    assert_lake_matches(spark, ui_lake, expected)
 
 
 def test_the_browser_shows_the_graph_and_materializes_it(webserver: DagsterWebserver) -> None:

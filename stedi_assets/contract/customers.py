@@ -16,6 +16,7 @@ from stedi_assets.contract.accounting import (
     valid_records,
 )
 from stedi_assets.contract.landing import CUSTOMER, load_landing
+from stedi_assets.contract.plausibility import PlausibleRanges
 
 CUSTOMER_DISPOSITIONS = (KEPT, QUARANTINED, SUPERSEDED, NO_CONSENT)
 _ASCII_WHITESPACE = " \t\n\u000b\f\r"
@@ -26,9 +27,14 @@ def normalized_email(email: Column) -> Column:
     return F.lower(F.trim(email, F.lit(_ASCII_WHITESPACE)))
 
 
-def load_customers(spark: SparkSession, folder: str) -> DataFrame:
+def hashed_email(email: Column, salt: str) -> Column:
+    """The salted SHA-256 of a normalised email: how the erasure log names a person."""
+    return F.sha2(F.concat(F.lit(salt), normalized_email(email)), 256)
+
+
+def load_customers(spark: SparkSession, folder: str, ranges: PlausibleRanges) -> DataFrame:
     """Parsed customer landing, with each valid line's text kept for breaking ties."""
-    return load_landing(spark, folder, CUSTOMER, keep_valid_lines=True)
+    return load_landing(spark, folder, CUSTOMER, ranges, keep_valid_lines=True)
 
 
 def with_current_flag(parsed_customers: DataFrame) -> DataFrame:
@@ -49,14 +55,28 @@ def current_customer_records(parsed_customers: DataFrame) -> DataFrame:
     return with_current_flag(parsed_customers).where("is_current").select(*CUSTOMER.columns)
 
 
-def build_customer_trusted(parsed_customers: DataFrame) -> TrustedBuild:
-    """customer_trusted: the current record of each customer who shares data with research."""
+def build_customer_trusted(
+    parsed_customers: DataFrame, erased_email_hashes: DataFrame | None = None, salt: str = ""
+) -> TrustedBuild:
+    """customer_trusted: the current record of each customer who shares data with research.
+
+    A customer whose email hash is in `erased_email_hashes` (column `email_hash`, salted with
+    `salt`) asked to be erased: any record of theirs that lands later counts as no consent."""
+    records = with_current_flag(parsed_customers)
+    erased = F.lit(False)
+    if erased_email_hashes is not None:
+        erased_hashes = erased_email_hashes.select(F.col("email_hash").alias("erased_hash"))
+        records = records.join(
+            F.broadcast(erased_hashes),
+            hashed_email(F.col("email"), salt) == F.col("erased_hash"),
+            "left",
+        )
+        erased = F.col("erased_hash").isNotNull()
     classified = (
-        with_current_flag(parsed_customers)
-        .withColumn(
+        records.withColumn(
             "disposition",
             F.when(~F.col("is_current"), F.lit(SUPERSEDED))
-            .when(F.col("shareWithResearchAsOfDate").isNull(), F.lit(NO_CONSENT))
+            .when(F.col("shareWithResearchAsOfDate").isNull() | erased, F.lit(NO_CONSENT))
             .otherwise(F.lit(KEPT)),
         )
         .withColumn("copies", F.lit(0))

@@ -15,6 +15,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from stedi_assets.contract.plausibility import ACCELERATION, DISTANCE, TIME, PlausibleRanges
+
 # JSON types that `schema_of_variant` reports for numbers without fraction or exponent.
 _INTEGER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT)$"
 _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
@@ -42,6 +44,8 @@ class LandingField:
     name: str
     spark_type: T.DataType
     required: bool
+    measure: str | None = None
+    """What the value measures (`plausibility.TIME`, …), when it has a plausible range."""
 
     @property
     def type_name(self) -> str:
@@ -64,8 +68,9 @@ class LandingSource:
         return T.StructType([T.StructField(f.name, f.spark_type) for f in self.fields])
 
 
-def _fields(*specs: tuple[str, T.DataType, bool]) -> tuple[LandingField, ...]:
-    return tuple(LandingField(name, spark_type, required) for name, spark_type, required in specs)
+def _fields(*specs: tuple) -> tuple[LandingField, ...]:
+    """Fields from (name, Spark type, required[, measure]) tuples."""
+    return tuple(LandingField(*spec) for spec in specs)
 
 
 CUSTOMER = LandingSource(
@@ -76,29 +81,29 @@ CUSTOMER = LandingSource(
         ("phone", T.StringType(), False),
         ("birthDay", T.StringType(), False),
         ("serialNumber", T.StringType(), True),
-        ("registrationDate", T.LongType(), False),
-        ("lastUpdateDate", T.LongType(), True),
-        ("shareWithResearchAsOfDate", T.LongType(), False),
-        ("shareWithPublicAsOfDate", T.LongType(), False),
-        ("shareWithFriendsAsOfDate", T.LongType(), False),
+        ("registrationDate", T.LongType(), False, TIME),
+        ("lastUpdateDate", T.LongType(), True, TIME),
+        ("shareWithResearchAsOfDate", T.LongType(), False, TIME),
+        ("shareWithPublicAsOfDate", T.LongType(), False, TIME),
+        ("shareWithFriendsAsOfDate", T.LongType(), False, TIME),
     ),
 )
 ACCELEROMETER = LandingSource(
     "accelerometer",
     _fields(
         ("user", T.StringType(), True),
-        ("timestamp", T.LongType(), True),
-        ("x", T.DoubleType(), True),
-        ("y", T.DoubleType(), True),
-        ("z", T.DoubleType(), True),
+        ("timestamp", T.LongType(), True, TIME),
+        ("x", T.DoubleType(), True, ACCELERATION),
+        ("y", T.DoubleType(), True, ACCELERATION),
+        ("z", T.DoubleType(), True, ACCELERATION),
     ),
 )
 STEP_TRAINER = LandingSource(
     "step_trainer",
     _fields(
-        ("sensorReadingTime", T.LongType(), True),
+        ("sensorReadingTime", T.LongType(), True, TIME),
         ("serialNumber", T.StringType(), True),
-        ("distanceFromObject", T.IntegerType(), True),
+        ("distanceFromObject", T.IntegerType(), True, DISTANCE),
     ),
 )
 
@@ -227,11 +232,27 @@ def _plain_value(field: LandingField, index: int) -> Column:
     return F.when(literal != "null", value)
 
 
-def _record_problems(source: LandingSource) -> list[Column]:
-    """Rules beyond each field's type, on the typed columns."""
+def _record_problems(source: LandingSource, ranges: PlausibleRanges) -> list[Column]:
+    """Rules beyond each field's type, on the typed columns: plausible values, a real email."""
+    problems = []
+    for field in source.fields:
+        if field.measure:
+            lowest, highest, expected = ranges.bounds(field.measure)
+            value = F.col(field.name)
+            problems.append(
+                F.when(
+                    (value < F.lit(lowest)) | (value > F.lit(highest)),
+                    F.concat(
+                        F.lit(f"field `{field.name}` is implausible: "),
+                        value.cast("string"),
+                        F.lit(f" is not {expected}"),
+                    ),
+                )
+            )
     if source is CUSTOMER:
-        return [F.when(F.trim(F.col("email"), F.lit(_WHITESPACE)) == "", F.lit("blank `email`"))]
-    return []
+        email = F.trim(F.col("email"), F.lit(_WHITESPACE))
+        problems.append(F.when(email == "", F.lit("blank `email`")))
+    return problems
 
 
 def _joined(problems: list[Column]) -> Column:
@@ -240,7 +261,9 @@ def _joined(problems: list[Column]) -> Column:
     return F.when(joined != "", joined)
 
 
-def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: bool) -> DataFrame:
+def parse_landing(
+    lines: DataFrame, source: LandingSource, ranges: PlausibleRanges, keep_valid_lines: bool
+) -> DataFrame:
     """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
 
     Output: `source_file`, `line_number`, `line`, `blank` (ignored lines), `reason` (null for a
@@ -273,14 +296,14 @@ def parse_landing(lines: DataFrame, source: LandingSource, keep_valid_lines: boo
     field_problems = [
         _field_problem(field, json_types[field.name], F.col(field.name)) for field in source.fields
     ]
-    record_problems = _record_problems(source)
+    record_problems = _record_problems(source, ranges)
     reason = (
         F.when(F.col("blank"), F.lit(None))
-        .when(F.col("plain"), _joined(record_problems) if record_problems else F.lit(None))
+        .when(F.col("plain"), _joined(record_problems))
         .when(F.col("document").isNull(), F.lit("not valid JSON"))
         .when(~json_object, F.lit("not a JSON object"))
         .when(~_ends_with_its_object(F.col("line")), F.lit("text after the JSON object"))
-        .otherwise(_joined(field_problems + record_problems))
+        .otherwise(F.coalesce(_joined(field_problems), _joined(record_problems)))
     )
     checked = parsed.select(
         "source_file", "line_number", "line", "blank", "plain", "document", *typed
@@ -301,8 +324,10 @@ def load_landing(
     spark: SparkSession,
     folder: str,
     source: LandingSource,
+    ranges: PlausibleRanges,
     keep_valid_lines: bool = False,
 ) -> DataFrame:
     """Read and parse a landing folder once; the result is cached for the table, its quarantine
     and its accounting, which all read it."""
-    return parse_landing(read_landing_lines(spark, folder), source, keep_valid_lines).persist()
+    lines = read_landing_lines(spark, folder)
+    return parse_landing(lines, source, ranges, keep_valid_lines).persist()

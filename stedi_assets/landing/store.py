@@ -31,12 +31,16 @@ def is_hidden(name: str) -> bool:
 
 
 class LandingStore(Protocol):
-    def list_files(self, source: str) -> list[LandingFile]:
-        """Every visible file of a source's landing folder, sorted by key."""
+    def list_files(self, source: str, include_hidden: bool = False) -> list[LandingFile]:
+        """Every visible (or every) file of a source's landing folder, sorted by key."""
+        ...
+
+    def read(self, key: str) -> bytes:
+        """The content of a listed file."""
         ...
 
     def write(self, source: str, name: str, data: bytes) -> None:
-        """Put a file into a source's landing folder."""
+        """Put a file into a source's landing folder, replacing any file of that name whole."""
         ...
 
 
@@ -44,23 +48,30 @@ class LandingStore(Protocol):
 class FolderLandingStore:
     root: Path
 
-    def list_files(self, source: str) -> list[LandingFile]:
+    def list_files(self, source: str, include_hidden: bool = False) -> list[LandingFile]:
         folder = self.root / source / "landing"
         if not folder.is_dir():
             return []
         files = []
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.is_file() and not is_hidden(entry.name):
+                if entry.is_file() and (include_hidden or not is_hidden(entry.name)):
                     stat = entry.stat()
                     key = f"{source}/landing/{entry.name}"
                     files.append(LandingFile(key, stat.st_size, str(stat.st_mtime_ns)))
         return sorted(files)
 
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
     def write(self, source: str, name: str, data: bytes) -> None:
+        """Written beside the file under a hidden name, then renamed over it: a reader sees
+        the old content or the new, never part of either."""
         folder = self.root / source / "landing"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+        partial = folder / f".{name}.writing"
+        partial.write_bytes(data)
+        partial.replace(folder / name)
 
 
 @dataclass(frozen=True)
@@ -76,16 +87,19 @@ class S3LandingStore:
         paginator = self.client.get_paginator("list_objects_v2")
         yield from paginator.paginate(Bucket=self.bucket, Prefix=self._key(f"{source}/landing/"))
 
-    def list_files(self, source: str) -> list[LandingFile]:
+    def list_files(self, source: str, include_hidden: bool = False) -> list[LandingFile]:
         root_length = len(self.prefix) + 1 if self.prefix else 0
         files = []
         for page in self._pages(source):
             for item in page.get("Contents", []):
                 relative = item["Key"][root_length:]
                 name = relative.removeprefix(f"{source}/landing/")
-                if name and "/" not in name and not is_hidden(name):
+                if name and "/" not in name and (include_hidden or not is_hidden(name)):
                     files.append(LandingFile(relative, item["Size"], item["ETag"].strip('"')))
         return sorted(files)
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def write(self, source: str, name: str, data: bytes) -> None:
         self.client.put_object(

@@ -16,6 +16,7 @@ from stedi_assets.contract.readings import (
     build_step_trainer_trusted,
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
+from stedi_assets.erasure.lake import erased_email_hashes
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.metadata import readings_per_customer
 from stedi_assets.publishing import PublishEvents, publish, read_table
@@ -43,8 +44,13 @@ def customer_trusted(
     `shareWithResearchAsOfDate`. A customer who withdraws consent in a later record leaves this
     table on the next run. Contains personal data.
     """
-    parsed = load_customers(pyspark.spark_session, lake.lake.landing("customer"))
-    build = build_customer_trusted(parsed)
+    parsed = load_customers(
+        pyspark.spark_session, lake.lake.landing("customer"), lake.plausible_ranges()
+    )
+    erased = erased_email_hashes(pyspark.spark_session, lake.lake)
+    if erased is not None and not lake.erasure_salt:
+        raise dg.Failure("The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt.")
+    build = build_customer_trusted(parsed, erased, lake.erasure_salt or "")
     newest = newest_update_by_email(parsed)
     yield from publish(
         context,
@@ -73,7 +79,8 @@ def accelerometer_trusted(
     spark = pyspark.spark_session
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
     customers = read_table(spark, lake.lake, CUSTOMER_TRUSTED)
-    parsed = load_landing(spark, lake.lake.landing("accelerometer"), ACCELEROMETER)
+    ranges = lake.plausible_ranges()
+    parsed = load_landing(spark, lake.lake.landing("accelerometer"), ACCELEROMETER, ranges)
     build = build_accelerometer_trusted(parsed, customers, since_consent)
     consent = privacy.consent_by_email(customers, "user")
     yield from publish(
@@ -108,9 +115,11 @@ def step_trainer_trusted(
     """
     spark = pyspark.spark_session
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-    current = current_customer_records(load_customers(spark, lake.lake.landing("customer")))
+    ranges = lake.plausible_ranges()
+    customers = load_customers(spark, lake.lake.landing("customer"), ranges)
+    current = current_customer_records(customers)
     curated = read_table(spark, lake.lake, CUSTOMERS_CURATED)
-    parsed = load_landing(spark, lake.lake.landing("step_trainer"), STEP_TRAINER)
+    parsed = load_landing(spark, lake.lake.landing("step_trainer"), STEP_TRAINER, ranges)
     build = build_step_trainer_trusted(parsed, current, curated, since_consent)
     consent = privacy.consent_by_device(current, curated)
     yield from publish(
