@@ -5,7 +5,7 @@ import pytest
 
 from stedi_assets import defs, settings
 from stedi_assets.lake import Lake
-from stedi_assets.resources import spark_config
+from stedi_assets.resources import lake_resource, spark_config
 
 ZONE_ASSETS = {
     "customer_trusted": ("trusted", {"customer_landing"}),
@@ -93,3 +93,31 @@ def test_an_s3_root_is_read_through_s3a_and_a_folder_absolutely(tmp_path, monkey
     assert Lake("s3://bucket/p/").uri("customer/trusted") == "s3a://bucket/p/customer/trusted"
     monkeypatch.chdir(tmp_path)
     assert Lake("lake").landing("customer") == f"{tmp_path}/lake/customer/landing"
+
+
+def test_the_erasure_job_takes_a_hash_never_an_email() -> None:
+    """Its config is stored with the run, which an email must never be."""
+    job = defs.get_job_def("erase_customer_job")
+    config = {"ops": {"erase_customer": {"config": {"email_hash": "ann@example.com"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="email_hash"):
+        job.execute_in_process(run_config=config)
+
+
+def test_old_versions_are_vacuumed_every_night_by_default() -> None:
+    schedule = defs.get_schedule_def("vacuum_schedule")
+    assert schedule.job_name == "vacuum_job" and schedule.cron_schedule == "0 3 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_plausible_ranges_and_secrets_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEDI_MAX_DISTANCE", "400")
+    monkeypatch.setenv("STEDI_EARLIEST_TIME", "2020-06-01")
+    monkeypatch.setenv("STEDI_ERASURE_SALT", "pepper")
+    lake = lake_resource()
+    assert lake.max_distance == 400 and lake.earliest_time == "2020-06-01"
+    assert isinstance(lake.erasure_salt, dg.EnvVar)  # the UI shows the name, not the value
+    monkeypatch.setenv("STEDI_MAX_ACCELERATION", "lots")
+    with pytest.raises(ValueError, match="STEDI_MAX_ACCELERATION='lots' is not a valid float"):
+        lake_resource()

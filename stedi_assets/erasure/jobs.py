@@ -88,4 +88,10 @@ def vacuum_job() -> None:
     vacuum_old_versions()
 
 
-vacuum_schedule = dg.ScheduleDefinition(job=vacuum_job, cron_schedule="0 3 * * *")
+vacuum_schedule = dg.ScheduleDefinition(
+    job=vacuum_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every night, delete table versions older than the history retention.",
+)
