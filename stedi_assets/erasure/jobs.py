@@ -89,6 +89,7 @@ def vacuum_job() -> None:
 
 
 vacuum_schedule = dg.ScheduleDefinition(
+    name="vacuum_schedule",
     job=vacuum_job,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
