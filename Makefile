@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup demo demo-s3 test lint sql ui bench bench-large clean
+.PHONY: help setup demo demo-s3 test lint sql erase ui bench bench-large clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ bench-large: setup ## The same at 120x (10 M accelerometer readings, 1.3 GB of J
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }
 	$(BIN)/python -m stedi_assets.catalog.sql "$(Q)"
+
+erase: setup ## Erase a customer from every zone (needs STEDI_ERASURE_SALT): make erase EMAIL=ann@example.com [NOW=1]
+	@test -n "$(EMAIL)" || { echo 'usage: make erase EMAIL=ann@example.com [NOW=1]' >&2; exit 2; }
+	$(BIN)/python -m stedi_assets.cli erase "$(EMAIL)" $(if $(NOW),--vacuum-now)
 
 ui: setup ## Dagster UI on http://127.0.0.1:3000 over STEDI_LAKE (./lake by default)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
