@@ -104,7 +104,7 @@ def test_the_erasure_job_takes_a_hash_never_an_email() -> None:
 
 
 def test_old_versions_are_vacuumed_every_night_by_default() -> None:
-    schedule = defs.get_schedule_def("vacuum_schedule")
+    schedule = defs.resolve_schedule_def("vacuum_schedule")
     assert schedule.job_name == "vacuum_job" and schedule.cron_schedule == "0 3 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
@@ -121,3 +121,13 @@ def test_plausible_ranges_and_secrets_come_from_the_environment(
     monkeypatch.setenv("STEDI_MAX_ACCELERATION", "lots")
     with pytest.raises(ValueError, match="STEDI_MAX_ACCELERATION='lots' is not a valid float"):
         lake_resource()
+
+
+def test_s3_errors_are_retried_with_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """s3a retries transient errors a few times, not for minutes (its defaults)."""
+    monkeypatch.setenv("STEDI_LAKE", "s3://bucket/lake")
+    config = spark_config()
+    assert config["spark.hadoop.fs.s3a.attempts.maximum"] == "3"
+    assert config["spark.hadoop.fs.s3a.retry.limit"] == "3"
+    assert config["spark.hadoop.fs.s3a.retry.interval"] == "500ms"
+    assert config["spark.hadoop.fs.s3a.connection.establish.timeout"] == "5s"

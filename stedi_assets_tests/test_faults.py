@@ -44,7 +44,7 @@ def test_a_run_killed_mid_write_leaves_the_previous_version(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
-    write_sample_landing(lake, customers=400, seed=9)
+    write_sample_landing(lake, customers=250, seed=9)
     assert materialize_lake(lake, spark).success
     table = lake / READINGS
     before = read_rows(spark, table)

@@ -152,7 +152,7 @@ def assert_accounted_and_valid(build, files, table) -> None:
 
 
 HOSTILE = settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

@@ -112,6 +112,14 @@ GARBAGE_AFTER = [
 ]
 
 
+def test_a_line_separator_after_a_plain_record_is_text_after_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # U+2028 and U+0085 end a line for Java's `$`, but they are not JSON white space.
+    lines = [GOOD_READING + "\u2028", GOOD_READING + " \u0085"]
+    assert reasons(spark, tmp_path, ACCELEROMETER, *lines) == ["text after the JSON object"] * 2
+
+
 @pytest.mark.parametrize("line", GARBAGE_AFTER)
 def test_text_after_the_object_is_quarantined(
     spark: SparkSession, tmp_path: Path, line: str
@@ -245,7 +253,9 @@ def test_plain_records_read_as_the_json_parser_reads_them(
 def test_the_plain_pattern_takes_only_plain_literals() -> None:
     def plain(source: LandingSource, values: tuple[str, ...]) -> bool:
         members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
-        return re.search(plain_record_pattern(source), "{" + ",".join(members) + "}") is not None
+        java_pattern = plain_record_pattern(source)
+        python_pattern = java_pattern.replace("\\z", "\\Z")  # Python's \Z is Java's \z
+        return re.search(python_pattern, "{" + ",".join(members) + "}") is not None
 
     assert [plain(ACCELEROMETER, values) for values in READING_VALUES] == [
         *[True] * 3,

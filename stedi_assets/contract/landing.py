@@ -217,7 +217,8 @@ def plain_record_pattern(source: LandingSource) -> str:
             literal = f"(?:{literal}|null)"
         members.append(f'"{field.name}"{_PLAIN_SPACE}:{_PLAIN_SPACE}{literal}')
     body = f"{_PLAIN_SPACE},{_PLAIN_SPACE}".join(members)
-    return f"^{_PLAIN_SPACE}\\{{{_PLAIN_SPACE}{body}{_PLAIN_SPACE}\\}}{_PLAIN_SPACE}$"
+    # `\z`, not `$`: Java's `$` also matches before a final U+2028 or U+0085.
+    return f"^{_PLAIN_SPACE}\\{{{_PLAIN_SPACE}{body}{_PLAIN_SPACE}\\}}{_PLAIN_SPACE}\\z"
 
 
 def _plain_value(field: LandingField, index: int) -> Column:
