@@ -15,16 +15,15 @@ from stedi_assets.contract.accounting import (
     quarantined_lines,
     valid_records,
 )
-from stedi_assets.contract.landing import CUSTOMER, load_landing
+from stedi_assets.contract.landing import ASCII_WHITESPACE, CUSTOMER, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
 
 CUSTOMER_DISPOSITIONS = (KEPT, QUARANTINED, SUPERSEDED, NO_CONSENT)
-_ASCII_WHITESPACE = " \t\n\u000b\f\r"
 
 
 def normalized_email(email: Column) -> Column:
     """Emails identify people trimmed and lower-cased, everywhere (customer and accelerometer)."""
-    return F.lower(F.trim(email, F.lit(_ASCII_WHITESPACE)))
+    return F.lower(F.trim(email, F.lit(ASCII_WHITESPACE)))
 
 
 def hashed_email(email: Column, salt: str) -> Column:

@@ -23,7 +23,8 @@ _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
 _ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
 _JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
 _JSON_WHITESPACE_TO_END = r"\}[ \t\r\n]*\z"
-_WHITESPACE = " \t\n\u000b\f\r"  # what `blank` lines and blank emails consist of
+ASCII_WHITESPACE = " \t\n\u000b\f\r"
+"""What blank lines and blank emails consist of, and what emails are trimmed of."""
 # Plain records (`plain_record_pattern`): literals whose text is exactly their value.
 _PLAIN_SPACE = "[ \t]*+"
 _PLAIN_LITERALS = {
@@ -251,7 +252,7 @@ def _record_problems(source: LandingSource, ranges: PlausibleRanges) -> list[Col
                 )
             )
     if source is CUSTOMER:
-        email = F.trim(F.col("email"), F.lit(_WHITESPACE))
+        email = F.trim(F.col("email"), F.lit(ASCII_WHITESPACE))
         problems.append(F.when(email == "", F.lit("blank `email`")))
     return problems
 
@@ -279,7 +280,7 @@ def parse_landing(
         "source_file",
         "line_number",
         "line",
-        F.trim(F.col("line"), F.lit(_WHITESPACE)).__eq__("").alias("blank"),
+        F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)).__eq__("").alias("blank"),
         plain.alias("plain"),
         F.when(plain, F.regexp_extract_all("line", F.lit(_PLAIN_VALUE), 1)).alias("literals"),
         F.when(~plain, F.expr("try_parse_json(line)")).alias("document"),
