@@ -12,7 +12,7 @@ from stedi_assets.contract.landing import (
     CUSTOMER,
     STEP_TRAINER,
     LandingSource,
-    parse_landing,
+    load_landing,
     plain_record_pattern,
     read_landing_lines,
 )
@@ -31,8 +31,7 @@ def parse(
 ) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part.json").write_bytes(content)
-    lines = read_landing_lines(spark, str(folder))
-    parsed = parse_landing(lines, source, ranges, keep_valid_lines=True)
+    parsed = load_landing(spark, str(folder), source, ranges, keep_valid_lines=True)
     rows = parsed.orderBy("line_number").collect()
     return [row.asDict() for row in rows]
 
@@ -202,7 +201,7 @@ def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_p
     folder = tmp_path / "l"
     folder.mkdir()
     (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
-    parsed = parse_landing(read_landing_lines(spark, str(folder)), ACCELEROMETER, RANGES, False)
+    parsed = load_landing(spark, str(folder), ACCELEROMETER, RANGES)
     assert [row["line"] for row in parsed.orderBy("line_number").collect()] == [None, "{oops"]
 
 

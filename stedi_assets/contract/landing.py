@@ -1,9 +1,10 @@
 """Reading landing files into typed records, and quarantining every line that breaks the contract.
 
-Files are read whole (`wholetext`) and split into lines in Spark, so each record keeps the file and
-line number it came from: a quarantine row names the file, the line and the field at fault. Each
-line is parsed once, into Spark's VARIANT type, whose exact JSON types let the contract tell a
-string from a number (a typed JSON reader would silently turn `5` into `"5"`).
+Files are read as lines by Spark's line reader (streamed, large files split over several tasks)
+and each record keeps the file and exact line number it came from: a quarantine row names the
+file, the line and the field at fault. Each line is parsed once, into Spark's VARIANT type, whose
+exact JSON types let the contract tell a string from a number (a typed JSON reader would
+silently turn `5` into `"5"`).
 """
 
 from __future__ import annotations
@@ -113,14 +114,24 @@ LANDING_SOURCES_BY_NAME = {
 }
 
 
-def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
-    """Every line of every file in `folder`: `source_file`, `line_number` (1-based), `line`.
+# Where a line sits in the scan, until `number_lines` turns it into its line number.
+_SPLIT_START = "split_start"
+_SCAN_POSITION = "scan_position"
+_LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
 
-    A byte-order mark at the start of a file and the CR of CRLF endings are removed; the empty
-    string after a final newline is not a line. Blank lines are kept here (they are counted).
+
+def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
+    """Every line of every file in `folder`, read as lines: `source_file`, `line`, and where the
+    line sits in the scan (`number_lines` turns that into its line number).
+
+    Spark's line reader streams each file, and splits a large uncompressed one into several
+    tasks, so memory is bounded by a task, never by a file. Lines end at LF only (a lone CR is
+    part of a line, as JSON white space); the CR of a CRLF ending is removed; the reader drops a
+    byte-order mark at the start of a file, and the empty string after a final newline is not a
+    line. Blank lines are kept here (they are counted).
     """
     try:
-        texts = spark.read.text(folder, wholetext=True)
+        texts = spark.read.text(folder, lineSep="\n")
     except AnalysisException as error:
         if error.getCondition() != "PATH_NOT_FOUND":
             raise
@@ -129,26 +140,44 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
             "newline-delimited JSON files there (`make demo` shows the layout)."
         ) from error
     text = F.col("value")
-    files = texts.select(
+    return texts.select(
         F.col("_metadata.file_path").alias("source_file"),
-        # A literal one-character separator: Java splits on it without a regex.
-        F.split(
-            F.when(text.startswith("\ufeff"), F.expr("substr(value, 2)")).otherwise(text), "\n"
-        ).alias("pieces"),
-    )
-    lines = files.select(
-        "source_file",
-        F.size("pieces").alias("piece_count"),
-        F.posexplode("pieces").alias("index", "piece"),
-    )
-    piece = F.col("piece")
-    after_final_newline = (F.col("index") == F.col("piece_count") - 1) & (piece == "")
-    return lines.where(~after_final_newline).select(
-        "source_file",
-        (F.col("index") + 1).cast("bigint").alias("line_number"),
-        F.when(piece.endswith("\r"), F.expr("substr(piece, 1, length(piece) - 1)"))
-        .otherwise(piece)
+        # A task reads the lines of each of its file splits in order, one after the other, and
+        # this id counts the rows of a task: within one split it rises by one per line.
+        F.col("_metadata.file_block_start").alias(_SPLIT_START),
+        F.monotonically_increasing_id().alias(_SCAN_POSITION),
+        F.when(text.endswith("\r"), F.expr("substr(value, 1, length(value) - 1)"))
+        .otherwise(text)
         .alias("line"),
+    )
+
+
+def number_lines(lines: DataFrame) -> DataFrame:
+    """`lines` with each line's exact 1-based number in its file (`line_number`) in place of its
+    place in the scan.
+
+    One small aggregate counts the lines of each file split and finds its first scan position;
+    a split's lines are numbered after those of the splits before it in the same file. Persist
+    `lines` first: the count and the numbering must read the same scan (a scan's positions are
+    fixed by its file listing), and the aggregate then fills the cache.
+    """
+    splits = (
+        lines.groupBy("source_file", _SPLIT_START)
+        .agg(F.count(F.lit(1)).alias("lines"), F.min(_SCAN_POSITION).alias("first"))
+        .collect()
+    )
+    bases, lines_before = [], {}
+    for split in sorted(splits, key=lambda s: (s["source_file"], s[_SPLIT_START])):
+        before = lines_before.get(split["source_file"], 0)
+        bases.append((split["source_file"], split[_SPLIT_START], before + 1 - split["first"]))
+        lines_before[split["source_file"]] = before + split["lines"]
+    base_schema = "source_file string, split_start bigint, number_base bigint"
+    numbering = lines.sparkSession.createDataFrame(bases, base_schema)
+    others = [name for name in lines.columns if name not in ("source_file", *_LINE_POSITION)]
+    return lines.join(F.broadcast(numbering), ["source_file", _SPLIT_START]).select(
+        "source_file",
+        (F.col(_SCAN_POSITION) + F.col("number_base")).alias("line_number"),
+        *others,
     )
 
 
@@ -268,8 +297,9 @@ def parse_landing(
 ) -> DataFrame:
     """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
 
-    Output: `source_file`, `line_number`, `line`, `blank` (ignored lines), `reason` (null for a
-    valid record; all the line's problems joined by "; ") and one typed column per field.
+    Output: `source_file`, the line's place in the scan (for `number_lines`), `line`, `blank`
+    (ignored lines), `reason` (null for a valid record; all the line's problems joined by "; ")
+    and one typed column per field.
     `line` is kept for quarantined lines, and for valid ones only when `keep_valid_lines`.
     Plain records (see `plain_record_pattern`) skip the JSON parser; every other line is
     parsed once into a VARIANT, whose JSON types name the field and type at fault.
@@ -278,7 +308,7 @@ def parse_landing(
     json_object = F.col("line").rlike(r"^[ \t\r\n]*\{")
     parsed = lines.select(
         "source_file",
-        "line_number",
+        *_LINE_POSITION,
         "line",
         F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)).__eq__("").alias("blank"),
         plain.alias("plain"),
@@ -308,10 +338,10 @@ def parse_landing(
         .otherwise(F.coalesce(_joined(field_problems), _joined(record_problems)))
     )
     checked = parsed.select(
-        "source_file", "line_number", "line", "blank", "plain", "document", *typed
+        "source_file", *_LINE_POSITION, "line", "blank", "plain", "document", *typed
     ).select(
         "source_file",
-        "line_number",
+        *_LINE_POSITION,
         "line",
         "blank",
         reason.cast("string").alias("reason"),
@@ -329,7 +359,7 @@ def load_landing(
     ranges: PlausibleRanges,
     keep_valid_lines: bool = False,
 ) -> DataFrame:
-    """Read and parse a landing folder once; the result is cached for the table, its quarantine
-    and its accounting, which all read it."""
+    """Read and parse a landing folder once, with each line's number; the result is cached for
+    the table, its quarantine and its accounting, which all read it."""
     lines = read_landing_lines(spark, folder)
-    return parse_landing(lines, source, ranges, keep_valid_lines).persist()
+    return number_lines(parse_landing(lines, source, ranges, keep_valid_lines).persist())
