@@ -12,7 +12,10 @@ It prints wall time and peak memory (the whole process tree, the JVM included), 
 1/2 and 1/3, and the share of the project's time spent in checks, and writes the table to
 `benchmarks/results.md` with a description of the machine.
 
-    python benchmarks/run.py [--sizes 1 10] [--repeats 3]
+    python benchmarks/run.py [--sizes 1 10] [--repeats 3] [--large-files] [--giant-file-gb 2.5]
+
+`--large-files` writes each source as two large files (as a plain daily export does) instead of
+64 MiB pieces; `--giant-file-gb` also runs the project on one accelerometer file of that size.
 """
 
 from __future__ import annotations
@@ -107,15 +110,19 @@ def measure(command: list[str], environment: dict[str, str]) -> Measurement:
     return Measurement(seconds, peak)
 
 
-def landing_for(multiple: int) -> Path:
+# Two files per source, each as large as it comes (a plain export), instead of 64 MiB pieces.
+LARGE_FILES = ["--files-per-source", "2", "--max-file-mb", str(64 * 2**10)]
+
+
+def landing_for(multiple: int, large_files: bool) -> Path:
     """Sample landing data of the given size, generated once and kept in .cache/bench."""
-    root = BENCH_DATA / f"{multiple}x"
+    root = BENCH_DATA / (f"{multiple}x-2-files" if large_files else f"{multiple}x")
     if not (root / ".complete").exists():
         shutil.rmtree(root, ignore_errors=True)
         customers = COURSE_CUSTOMERS * multiple
         subprocess.run(
             [sys.executable, "-m", "stedi_assets.sample_data", "--customers", str(customers),
-             "--seed", "42", "--out", str(root)],
+             "--seed", "42", "--out", str(root), *(LARGE_FILES if large_files else [])],
             check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -147,15 +154,26 @@ class Increment:
 
 
 @dataclass(frozen=True)
+class GiantFile:
+    """The project on one accelerometer landing file of several GiB (readings repeated)."""
+
+    bytes: int
+    lines: int
+    project: Measurement
+
+
+@dataclass(frozen=True)
 class SizeResult:
     multiple: int
     lines: int
     json_bytes: int
+    largest_file_bytes: int
     project: Measurement
     bare: Measurement
     duckdb: Measurement
     check_share: float
     increment: Increment | None = None
+    giant: GiantFile | None = None
 
 
 def new_readings_file(landing: Path, destination: Path) -> int:
@@ -199,6 +217,28 @@ def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) 
     return Increment(lines, rebuild, floor)
 
 
+def one_giant_file(landing: Path, work: Path, gib: float, environment: dict) -> GiantFile:
+    """The lake of `landing` with its accelerometer files written, end to end and again until
+    `gib` GiB, as one file (without their byte-order marks), and the project run on it."""
+    giant_lake = work / "giant"
+    for source in ("customer", "step_trainer"):
+        shutil.copytree(landing / source / "landing", giant_lake / source / "landing")
+    folder = giant_lake / "accelerometer" / "landing"
+    folder.mkdir(parents=True)
+    pieces = sorted((landing / "accelerometer" / "landing").glob("accelerometer-*.json"))
+    written = lines = 0
+    with (folder / "all-readings.json").open("wb") as out:
+        while written < gib * 2**30:
+            for piece in pieces:
+                data = piece.read_bytes().removeprefix("\ufeff".encode())
+                out.write(data)
+                written, lines = written + len(data), lines + data.count(b"\n")
+    print(f"  one accelerometer file of {written / 2**30:.2f} GiB", flush=True)
+    project = measure(materialize_all_command(), {**environment, "STEDI_LAKE": str(giant_lake)})
+    shutil.rmtree(giant_lake)
+    return GiantFile(written, lines, project)
+
+
 def _median(measurements: list[Measurement]) -> Measurement:
     return Measurement(
         statistics.median(m.seconds for m in measurements),
@@ -206,8 +246,10 @@ def _median(measurements: list[Measurement]) -> Measurement:
     )
 
 
-def run_size(multiple: int, repeats: int, increment: bool) -> SizeResult:
-    landing = landing_for(multiple)
+def run_size(
+    multiple: int, repeats: int, increment: bool, large_files: bool, giant_gib: float | None
+) -> SizeResult:
+    landing = landing_for(multiple, large_files)
     files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
     lines = sum(p.read_bytes().count(b"\n") for p in files)
     runs: dict[str, list[Measurement]] = {"project": [], "bare": [], "duckdb": []}
@@ -248,15 +290,18 @@ def run_size(multiple: int, repeats: int, increment: bool) -> SizeResult:
                 )
             )
         new_file = measure_increment(landing, lake, work, environment) if increment else None
+        giant = one_giant_file(landing, work, giant_gib, environment) if giant_gib else None
     return SizeResult(
         multiple,
         lines,
         sum(p.stat().st_size for p in files),
+        max(p.stat().st_size for p in files),
         _median(runs["project"]),
         _median(runs["bare"]),
         _median(runs["duckdb"]),
         statistics.median(shares),
         new_file,
+        giant,
     )
 
 
@@ -279,9 +324,9 @@ def machine() -> str:
 def table(results: list[SizeResult]) -> str:
     gib = 2**30
     rows = [
-        "| size | landing lines | JSON | project s | bare PySpark s | DuckDB s | 1/2 | 1/3 "
-        "| checks share | project peak GiB | bare peak GiB | DuckDB peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| size | landing lines | JSON | largest file | project s | bare PySpark s | DuckDB s "
+        "| 1/2 | 1/3 | checks share | project peak GiB | bare peak GiB | DuckDB peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         to_bare, to_duckdb = (
@@ -290,7 +335,8 @@ def table(results: list[SizeResult]) -> str:
         )
         rows.append(
             f"| {r.multiple}x | {r.lines:,} | {r.json_bytes / 2**20:,.0f} MiB "
-            f"| {r.project.seconds:.1f} | {r.bare.seconds:.1f} | {r.duckdb.seconds:.1f} "
+            f"| {r.largest_file_bytes / 2**20:,.0f} MiB | {r.project.seconds:.1f} "
+            f"| {r.bare.seconds:.1f} | {r.duckdb.seconds:.1f} "
             f"| {to_bare:.2f} | {to_duckdb:.1f} "
             f"| {100 * r.check_share:.0f} % | {r.project.peak_bytes / gib:.1f} "
             f"| {r.bare.peak_bytes / gib:.1f} | {r.duckdb.peak_bytes / gib:.1f} |"
@@ -309,6 +355,22 @@ def increment_table(results: list[SizeResult]) -> str:
             rows.append(
                 f"| {r.multiple}x | {i.lines:,} | {i.rebuild.seconds:.1f} "
                 f"| {i.floor.seconds:.1f} | {i.rebuild.seconds / i.floor.seconds:.1f} |"
+            )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def giant_table(results: list[SizeResult]) -> str:
+    rows = [
+        "| customers and devices of | accelerometer file | its lines | project s "
+        "| project peak GiB |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.giant:
+            g = r.giant
+            rows.append(
+                f"| {r.multiple}x | {g.bytes / 2**30:.2f} GiB | {g.lines:,} "
+                f"| {g.project.seconds:.1f} | {g.project.peak_bytes / 2**30:.1f} |"
             )
     return "\n".join(rows) if len(rows) > 2 else ""
 
@@ -347,10 +409,22 @@ def main() -> None:
         action="store_true",
         help="also time a rebuild after a new 1 %% file, against the floor of an incremental run",
     )
+    parser.add_argument(
+        "--large-files",
+        action="store_true",
+        help="write each source as two large files instead of 64 MiB pieces",
+    )
+    parser.add_argument(
+        "--giant-file-gb",
+        type=float,
+        help="also run the project on one accelerometer file of this many GiB",
+    )
     args = parser.parse_args()
     results = []
     for multiple in args.sizes:
-        results.append(run_size(multiple, args.repeats, args.increment))
+        results.append(
+            run_size(multiple, args.repeats, args.increment, args.large_files, args.giant_file_gb)
+        )
         print(table(results[-1:]), flush=True)
     command = f"python benchmarks/run.py {' '.join(sys.argv[1:])}".strip()
     section = (
@@ -365,6 +439,14 @@ def main() -> None:
             "\nA new accelerometer file of 1 % of the readings: the project rebuilding everything, "
             "and the project on the customers and that file alone, which bounds from below what "
             "any incremental design (partitions, Delta `MERGE`) could take.\n\n" + increments + "\n"
+        )
+    giants = giant_table(results)
+    if giants:
+        section += (
+            "\nOne accelerometer landing file of several GiB (the size's readings written again "
+            "and again, so most are duplicates), with the size's customers and devices:\n\n"
+            + giants
+            + "\n"
         )
     write_section(ROOT / "benchmarks" / "results.md", command, section)
     print("\n" + table(results))

@@ -780,11 +780,14 @@ def write_sample_landing(
     seed: int,
     readings_per_customer: int = 85,
     max_file_bytes: int = 64 * 2**20,
+    files_per_source: int = 4,
 ) -> SampleSummary:
     """Write customer, accelerometer and step-trainer landing files under lake root ``out``.
 
     Files go to ``out/<source>/landing/<source>-NNNN.json`` (earlier generated files there
-    are replaced); the same arguments always give byte-identical files.
+    are replaced): each source's lines are spread over ``files_per_source`` files, or more
+    where a file would exceed ``max_file_bytes``. The same arguments always give
+    byte-identical files.
     """
     if customers < MIN_CUSTOMERS:
         raise ValueError(f"customers must be at least {MIN_CUSTOMERS} to hold every fault")
@@ -792,6 +795,8 @@ def write_sample_landing(
         raise ValueError(f"readings_per_customer must be at least {MIN_READINGS_PER_CUSTOMER}")
     if max_file_bytes < MIN_FILE_BYTES:
         raise ValueError(f"max_file_bytes must be at least {MIN_FILE_BYTES}")
+    if files_per_source < 1:
+        raise ValueError("files_per_source must be at least 1")
     plan = _plan(customers, seed)
     customer_lines = _customer_lines(plan, random.Random(f"{seed}:customer-lines"))
     expected_lines = {
@@ -800,10 +805,11 @@ def write_sample_landing(
         "step_trainer": customers * readings_per_customer // 3,
     }
     writers = {}
-    for source, lines in expected_lines.items():  # about four files per source or more
+    for source, lines in expected_lines.items():
         directory = out / source / "landing"
         _clear_landing(directory, source)
-        writers[source] = _LandingWriter(directory, source, max_file_bytes, math.ceil(lines / 4))
+        max_lines = math.ceil(lines / files_per_source)
+        writers[source] = _LandingWriter(directory, source, max_file_bytes, max_lines)
     for start in range(0, len(customer_lines), 10_000):
         writers["customer"].write(customer_lines[start : start + 10_000])
     for acc, step in _reading_blocks(plan, seed, readings_per_customer):
@@ -855,6 +861,13 @@ def main(argv: list[str] | None = None) -> None:
         default=64,
         help="largest landing file in MiB (default 64)",
     )
+    parser.add_argument(
+        "--files-per-source",
+        type=int,
+        default=4,
+        help="files each source's lines are spread over, more where --max-file-mb needs "
+        "(default 4); a redelivered copy of one of them is added",
+    )
     args = parser.parse_args(argv)
     if "://" in args.out:
         parser.error(f"--out must be a local folder, not {args.out!r}")
@@ -865,6 +878,7 @@ def main(argv: list[str] | None = None) -> None:
             args.seed,
             args.readings_per_customer,
             int(args.max_file_mb * 2**20),
+            args.files_per_source,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -1,0 +1,51 @@
+"""Time the read and parse phase alone: every landing line of a lake read, parsed and counted.
+
+For each source, `load_landing` (read, parse, number, cache) and one count of its lines by kind,
+which forces every line through the contract's parsing rules; then the cache is dropped. Prints
+seconds per source and the total (the Spark session's start is not counted).
+
+    python benchmarks/parse_phase.py LAKE
+
+It imports `stedi_assets` from the Python path, so `PYTHONPATH=<another checkout>` times that
+checkout's reader on the same files (how `benchmarks/results.md` compares before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME, load_landing
+from stedi_assets.contract.plausibility import PlausibleRanges
+from stedi_assets.lake import Lake
+from stedi_assets.resources import spark_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("lake", help="lake root with <source>/landing folders")
+    args = parser.parse_args()
+    builder = SparkSession.builder
+    for key, value in spark_config().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    lake, ranges = Lake(args.lake), PlausibleRanges.as_of()
+    total = 0.0
+    for name, source in LANDING_SOURCES_BY_NAME.items():
+        started = time.perf_counter()
+        parsed = load_landing(spark, lake.landing(name), source, ranges)
+        kinds = parsed.groupBy(F.col("blank"), F.col("reason").isNull()).count().collect()
+        seconds = time.perf_counter() - started
+        parsed.unpersist()
+        total += seconds
+        lines = sum(row["count"] for row in kinds)
+        print(f"{name}: {lines:,} lines in {seconds:.1f} s", flush=True)
+    print(f"total: {total:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
