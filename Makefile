@@ -60,8 +60,8 @@ lint: setup ## ruff check and format check
 bench: setup ## The project vs bare PySpark vs DuckDB at 1x and 10x the course data
 	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1
 
-bench-large: setup ## The same at 120x (10 M accelerometer readings, 1.3 GB of JSON)
-	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment
+bench-large: setup ## The same at 120x as two large files per source, and one 2.5 GiB file
+	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment --large-files --giant-file-gb 2.5
 
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }
