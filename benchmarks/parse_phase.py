@@ -1,7 +1,8 @@
 """Time the read and parse phase alone: every landing line of a lake read, parsed and counted.
 
-For each source, `load_landing` (read, parse, number, cache) and one count of its lines by kind,
-which forces every line through the contract's parsing rules; then the cache is dropped. Prints
+For each source, `load_landing` (read, parse, cache), one count of its lines by kind, which
+forces every line through the contract's parsing rules, and its quarantined lines with their
+line numbers (what the quarantine table gets); then the cache is dropped. Prints
 seconds per source and the total (the Spark session's start is not counted).
 
     python benchmarks/parse_phase.py LAKE
@@ -18,6 +19,7 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from stedi_assets.contract.accounting import quarantined_lines
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.lake import Lake
@@ -39,11 +41,16 @@ def main() -> None:
         started = time.perf_counter()
         parsed = load_landing(spark, lake.landing(name), source, ranges)
         kinds = parsed.groupBy(F.col("blank"), F.col("reason").isNull()).count().collect()
+        quarantined = quarantined_lines(parsed).agg(F.max("line_number")).collect()
         seconds = time.perf_counter() - started
         parsed.unpersist()
         total += seconds
         lines = sum(row["count"] for row in kinds)
-        print(f"{name}: {lines:,} lines in {seconds:.1f} s", flush=True)
+        print(
+            f"{name}: {lines:,} lines in {seconds:.1f} s "
+            f"(quarantined up to line {quarantined[0][0]})",
+            flush=True,
+        )
     print(f"total: {total:.1f} s")
 
 

@@ -13,6 +13,7 @@ from stedi_assets.contract.landing import (
     STEP_TRAINER,
     LandingSource,
     load_landing,
+    number_lines,
     plain_record_pattern,
     read_landing_lines,
 )
@@ -32,7 +33,7 @@ def parse(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part.json").write_bytes(content)
     parsed = load_landing(spark, str(folder), source, ranges, keep_valid_lines=True)
-    rows = parsed.orderBy("line_number").collect()
+    rows = number_lines(parsed, parsed).orderBy("line_number").collect()
     return [row.asDict() for row in rows]
 
 
@@ -202,7 +203,8 @@ def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_p
     folder.mkdir()
     (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
     parsed = load_landing(spark, str(folder), ACCELEROMETER, RANGES)
-    assert [row["line"] for row in parsed.orderBy("line_number").collect()] == [None, "{oops"]
+    numbered = number_lines(parsed, parsed).orderBy("line_number")
+    assert [row["line"] for row in numbered.collect()] == [None, "{oops"]
 
 
 def test_a_missing_landing_folder_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:

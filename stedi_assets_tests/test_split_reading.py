@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from stedi_assets.contract.accounting import quarantined_lines
 from stedi_assets.contract.landing import (
     LANDING_SOURCES_BY_NAME,
     LandingSource,
     load_landing,
+    number_lines,
     read_landing_lines,
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
@@ -52,7 +54,7 @@ def read(spark: SparkSession, folder: Path, source: LandingSource) -> list[tuple
             row["reason"],
             *(row[name] for name in source.columns),
         )
-        for row in parsed.collect()
+        for row in number_lines(parsed, parsed).collect()
     ]
     return sorted(rows, key=lambda row: row[:2])
 
@@ -85,21 +87,28 @@ def test_split_files_read_exactly_as_whole_files_and_as_the_reference(
     with tiny_splits(spark):
         assert split_count(spark, folder) >= 2 * files  # the files really are read in pieces
         split = read(spark, folder, contract)
+        parsed = load_landing(spark, str(folder), contract, RANGES)
+        quarantine = sorted(
+            (Path(row["source_file"]).name, row["line_number"], row["line"])
+            for row in quarantined_lines(parsed).collect()
+        )
     assert split == whole
 
     expected = landing_lines(folder)
     assert [row[:3] for row in split] == expected  # every line, its number and its text
-    quarantined = 0
-    for row, (_, _, text) in zip(split, expected, strict=True):
-        if not text.strip(" \t\n\v\f\r"):
+    quarantined = []
+    for row, line in zip(split, expected, strict=True):
+        if not line[2].strip(" \t\n\v\f\r"):
             assert row[3] is None  # blank: ignored, counted
             continue
-        values, reasons = parse_line(source, text, EARLIEST_TIME_MS)
+        values, reasons = parse_line(source, line[2], EARLIEST_TIME_MS)
         assert (row[3] is not None) == bool(reasons), (row, reasons)
         if values is not None:
             assert row[4:] == tuple(values[name] for name in contract.columns)
-        quarantined += bool(reasons)
-    assert quarantined > 0  # the sample data's malformed lines are among them
+        else:
+            quarantined.append(line)
+    assert quarantined  # the sample data's malformed lines are among them
+    assert quarantine == quarantined  # what the quarantine table gets: file, number, line
 
 
 GOOD = '{"user":"a@b.c","timestamp":1650000000000,"x":1,"y":2.5,"z":-3}'

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.contract.landing import number_lines
+
 KEPT = "kept"
 QUARANTINED = "quarantined"
 DUPLICATE = "duplicate"
@@ -60,9 +62,9 @@ def valid_records(parsed: DataFrame) -> DataFrame:
 
 
 def quarantined_lines(parsed: DataFrame) -> DataFrame:
-    return parsed.where(F.col("reason").isNotNull()).select(
-        "source_file", "line_number", "line", "reason"
-    )
+    """The lines that broke the contract: file, line number, the line as it was, every reason."""
+    quarantined = parsed.where(F.col("reason").isNotNull())
+    return number_lines(quarantined, parsed).select("source_file", "line_number", "line", "reason")
 
 
 def count_lines(

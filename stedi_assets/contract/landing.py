@@ -152,17 +152,18 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
     )
 
 
-def number_lines(lines: DataFrame) -> DataFrame:
-    """`lines` with each line's exact 1-based number in its file (`line_number`) in place of its
-    place in the scan.
+def number_lines(lines: DataFrame, all_lines: DataFrame) -> DataFrame:
+    """`lines` (some rows of `all_lines`, or all of them) with each line's exact 1-based number
+    in its file (`line_number`) in place of its place in the scan.
 
-    One small aggregate counts the lines of each file split and finds its first scan position;
-    a split's lines are numbered after those of the splits before it in the same file. Persist
-    `lines` first: the count and the numbering must read the same scan (a scan's positions are
-    fixed by its file listing), and the aggregate then fills the cache.
+    One small aggregate over `all_lines` counts the lines of each file split and finds its
+    first scan position; a split's lines are numbered after those of the splits before it in the
+    same file. `all_lines` should be persisted: the count and the numbering must read the same
+    scan (a scan's positions are fixed by its file listing). Only quarantined lines need their
+    number, so the contract numbers those alone.
     """
     splits = (
-        lines.groupBy("source_file", _SPLIT_START)
+        all_lines.groupBy("source_file", _SPLIT_START)
         .agg(F.count(F.lit(1)).alias("lines"), F.min(_SCAN_POSITION).alias("first"))
         .collect()
     )
@@ -359,7 +360,8 @@ def load_landing(
     ranges: PlausibleRanges,
     keep_valid_lines: bool = False,
 ) -> DataFrame:
-    """Read and parse a landing folder once, with each line's number; the result is cached for
-    the table, its quarantine and its accounting, which all read it."""
+    """Read and parse a landing folder once; the result is cached for the table, its quarantine
+    and its accounting, which all read it. Each line keeps its place in the scan:
+    `number_lines` gives the line numbers (the quarantine's)."""
     lines = read_landing_lines(spark, folder)
-    return number_lines(parse_landing(lines, source, ranges, keep_valid_lines).persist())
+    return parse_landing(lines, source, ranges, keep_valid_lines).persist()
