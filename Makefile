@@ -5,6 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# uv installs the locked packages of uv.lock; it comes from PyPI, pinned, into its own folder.
+UV_VERSION := 0.13.9
+UV := .cache/uv/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 JARS := .cache/jars
 DEMO_LAKE := lake
 DEMO_CUSTOMERS ?= 1000
@@ -12,18 +17,24 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup demo demo-s3 test lint sql erase ui bench bench-large clean
+.PHONY: help setup lock snapshot demo demo-s3 test lint sql erase ui bench bench-large clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed $(JARS)/.resolved $(DAGSTER_HOME)/dagster.yaml ## Virtualenv, Python packages, JVM jars
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(UV):
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Exactly the versions of uv.lock (`--frozen`); `make lock` updates it after pyproject.toml.
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON) --quiet
 	touch $@
+
+lock: $(UV) ## Re-resolve uv.lock after a change to pyproject.toml's dependencies
+	$(UV) lock --python $(PYTHON)
 
 # Maven resolves the jars of jvm/pom.xml once into $(JARS); Spark then loads them offline.
 $(JARS)/.resolved: jvm/pom.xml
@@ -53,15 +64,19 @@ demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue
 test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, Dagster UI, Chromium)
 	$(BIN)/pytest
 
-lint: setup ## ruff check and format check
+lint: setup ## ruff check and format check, and dg check defs (the definitions load)
 	$(BIN)/ruff check stedi_assets stedi_assets_tests benchmarks
 	$(BIN)/ruff format --check stedi_assets stedi_assets_tests benchmarks
+	$(BIN)/dg check defs
 
 bench: setup ## The project vs bare PySpark vs DuckDB at 1x and 10x the course data
 	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1
 
 bench-large: setup ## The same at 120x as two large files per source, and one 2.5 GiB file
 	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment --large-files --giant-file-gb 2.5
+
+snapshot: setup ## Rewrite the asset graph's snapshot (what the UI shows) after an intended change
+	$(BIN)/python -m stedi_assets_tests.asset_graph_snapshot
 
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }
@@ -72,7 +87,7 @@ erase: setup ## Erase a customer from every zone (needs STEDI_ERASURE_SALT): mak
 	$(BIN)/python -m stedi_assets.cli erase "$(EMAIL)" $(if $(NOW),--vacuum-now)
 
 ui: setup ## Dagster UI on http://127.0.0.1:3000 over STEDI_LAKE (./lake by default)
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 clean: ## Remove the demo lake, Dagster's local state and caches (keeps .venv and jars)
 	rm -rf $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache spark-warehouse

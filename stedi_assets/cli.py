@@ -25,13 +25,12 @@ def materialize_all_command() -> list[str]:
 def erase(hashed_email: str, vacuum_now: bool) -> bool:
     """Run the erasure job for one email hash, recorded in the instance at DAGSTER_HOME. The
     email itself goes nowhere: the run's config holds its salted hash."""
-    # The definitions read the environment when imported: load them only to run the job.
-    from stedi_assets.definitions import defs
+    from stedi_assets.definitions import defs  # Dagster and the assets: only to run the job
 
     config = {"email_hash": hashed_email, "vacuum_now": vacuum_now}
     run_config = {"ops": {"erase_customer": {"config": config}}}
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    job = defs.get_job_def("erase_customer_job")
+    job = defs().get_job_def("erase_customer_job")
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     return result.success
 

@@ -1,4 +1,9 @@
-"""The Dagster definitions: every asset, check and resource, chosen from the environment here."""
+"""The Dagster definitions: every asset, check, job, schedule, sensor and resource.
+
+Built when Dagster loads the project (`@dg.definitions`), never at import: importing a module of
+the package reads no setting, so a wrong one fails here, naming the variable, and the same code
+serves every environment.
+"""
 
 from __future__ import annotations
 
@@ -17,20 +22,31 @@ from stedi_assets.trusted.assets import (
     step_trainer_trusted,
 )
 
-defs = dg.Definitions(
-    assets=[
-        *landing_specs(Lake(settings.lake_root())),
-        customer_trusted,
-        accelerometer_trusted,
-        step_trainer_trusted,
-        customers_curated,
-        machine_learning_curated,
-    ],
-    jobs=[erase_customer_job, vacuum_job],
-    schedules=[vacuum_schedule],
-    sensors=[landing_files_sensor],
-    resources={"pyspark": pyspark_resource(), "lake": lake_resource(), "s3": s3_resource()},
-    # One process and one SparkSession for the whole run: a process per step would pay the JVM
-    # start-up once per asset.
-    executor=dg.in_process_executor,
+ZONE_ASSETS = (
+    customer_trusted,
+    accelerometer_trusted,
+    step_trainer_trusted,
+    customers_curated,
+    machine_learning_curated,
 )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    lake = Lake(settings.lake_root())
+    return dg.Definitions(
+        assets=[
+            *landing_specs(lake),
+            # Where the tables are stored (`file` or `s3`) is known only now.
+            *dg.map_asset_specs(
+                lambda spec: spec.merge_attributes(kinds={lake.storage_kind}), ZONE_ASSETS
+            ),
+        ],
+        jobs=[erase_customer_job, vacuum_job],
+        schedules=[vacuum_schedule],
+        sensors=[landing_files_sensor(settings.sensor_interval_seconds())],
+        resources={"pyspark": pyspark_resource(), "lake": lake_resource(), "s3": s3_resource()},
+        # One process and one SparkSession for the whole run: a process per step would pay the
+        # JVM start-up once per asset.
+        executor=dg.in_process_executor,
+    )

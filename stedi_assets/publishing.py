@@ -18,7 +18,6 @@ from delta.tables import DeltaTable
 from pandera.pyspark import DataFrameModel
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets import settings
 from stedi_assets.catalog.glue import CatalogColumn, delta_table_input, json_table_input
 from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
@@ -66,15 +65,31 @@ class ZoneTable:
         return any(name in PERSONAL_MASKS for name in self.model.to_schema().columns)
 
     def asset_options(self) -> dict[str, Any]:
-        """The `@asset` arguments every zone table shares: name, group, checks, kinds, tags."""
+        """The `@asset` arguments every zone table shares: name, group, checks, kinds, tags and
+        its columns. The storage's kind (`file`, `s3`) is added when the definitions load."""
         return {
             "name": self.name,
             "group_name": self.zone,
             "check_specs": self.check_specs(),
-            "kinds": {"spark", "delta", Lake(settings.lake_root()).storage_kind},
+            "kinds": {"spark", "delta"},
             "owners": OWNERS,
             "tags": {"zone": self.zone, "pii": str(self.holds_personal_data).lower()},
+            "metadata": {"dagster/column_schema": self.declared_schema()},
         }
+
+    def declared_schema(self) -> dg.TableSchema:
+        """The columns its Pandera model declares, with their descriptions (for the UI)."""
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=name,
+                    type=column.dtype.type.simpleString(),
+                    description=column.description,
+                    constraints=dg.TableColumnConstraints(nullable=column.nullable),
+                )
+                for name, column in self.model.to_schema().columns.items()
+            ]
+        )
 
     def lineage(self) -> dg.TableColumnLineage:
         return dg.TableColumnLineage(

@@ -82,19 +82,28 @@ def pyspark_resource() -> PySparkResource:
     return PySparkResource(spark_config=spark_config())
 
 
+def from_environment(variable: str, default: Any = None, integer: bool = False) -> Any:
+    """A resource field's value: `dg.EnvVar(variable)` when the environment sets it, so the UI
+    shows the variable's name and each run reads its value, else `default`."""
+    if not settings.is_set(variable):
+        return default
+    return dg.EnvVar.int(variable) if integer else dg.EnvVar(variable)
+
+
 def s3_resource() -> S3Resource:
     """boto3 access for listings and small objects. Keys, when given, come from the environment
     through `EnvVar`, so the UI shows the variable's name, never its value."""
     credentials: dict[str, Any] = {}
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
+    if settings.is_set("AWS_ACCESS_KEY_ID"):
         credentials = {
             "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
             "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            "aws_session_token": from_environment("AWS_SESSION_TOKEN"),
         }
-        if os.environ.get("AWS_SESSION_TOKEN"):
-            credentials["aws_session_token"] = dg.EnvVar("AWS_SESSION_TOKEN")
     return S3Resource(
-        endpoint_url=settings.s3_endpoint(), region_name=settings.aws_region(), **credentials
+        endpoint_url=from_environment("STEDI_S3_ENDPOINT"),
+        region_name=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
+        **credentials,
     )
 
 
@@ -105,7 +114,7 @@ class LakeResource(dg.ConfigurableResource):
     consent_policy: settings.ConsentPolicy = settings.ConsentPolicy.SINCE_CONSENT
     glue_database: str | None = None
     glue_endpoint: str | None = None
-    aws_region: str = "us-east-1"
+    aws_region: str = settings.DEFAULT_AWS_REGION
     earliest_time: str = plausibility.DEFAULT_EARLIEST_TIME
     """Readings and customer dates before this ISO date (UTC) are implausible."""
     max_future_hours: int = plausibility.DEFAULT_MAX_FUTURE_HOURS
@@ -116,7 +125,7 @@ class LakeResource(dg.ConfigurableResource):
     """Step-trainer distances above this, or below 0, are implausible."""
     erasure_salt: str | None = None
     """Salt of the erasure log's email hashes (a secret: `STEDI_ERASURE_SALT`)."""
-    history_retention_hours: float = 168
+    history_retention_hours: float = settings.DEFAULT_HISTORY_RETENTION_HOURS
     """How long replaced table versions stay readable before the vacuum deletes them."""
 
     @property
@@ -146,18 +155,23 @@ class LakeResource(dg.ConfigurableResource):
 
 
 def lake_resource() -> LakeResource:
+    """The lake as the environment sets it. Every setting is validated now, when the
+    definitions load, so a wrong one fails naming its variable; text and whole-number fields
+    set in the environment are `EnvVar`s (the UI shows the variable's name, never its value,
+    and the erasure salt is a secret)."""
+    parsed, plausible = settings.plausibility_overrides(), {}
+    for variable, (option, kind) in settings.PLAUSIBILITY_VARIABLES.items():
+        if option in parsed:  # EnvVar has no float kind: a float field gets its value
+            plausible[option] = (
+                parsed[option] if kind is float else from_environment(variable, integer=kind is int)
+            )
     return LakeResource(
-        root=settings.lake_root(),
+        root=from_environment("STEDI_LAKE", settings.DEFAULT_LAKE),
         consent_policy=settings.consent_policy(),
-        glue_database=settings.glue_database(),
-        glue_endpoint=settings.glue_endpoint(),
-        aws_region=settings.aws_region(),
+        glue_database=from_environment("STEDI_GLUE_DATABASE"),
+        glue_endpoint=from_environment("STEDI_GLUE_ENDPOINT"),
+        aws_region=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
         history_retention_hours=settings.history_retention_hours(),
-        **settings.plausibility_overrides(),
-        **secret_options(),
+        erasure_salt=from_environment("STEDI_ERASURE_SALT"),
+        **plausible,
     )
-
-
-def secret_options() -> dict[str, Any]:
-    """Secret settings as `EnvVar`s, so the UI shows the variable's name, never its value."""
-    return {"erasure_salt": dg.EnvVar("STEDI_ERASURE_SALT")} if settings.erasure_salt() else {}

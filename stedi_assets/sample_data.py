@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -32,6 +31,8 @@ from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
+
+from stedi_assets import settings
 
 SOURCES = ("customer", "accelerometer", "step_trainer")
 MIN_CUSTOMERS = 20  # fewer cannot hold one customer of every fault role
@@ -846,7 +847,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument(
         "--out",
-        default=os.environ.get("STEDI_LAKE", "lake"),
+        default=settings.lake_root(),
         help="lake root, a local folder (default: $STEDI_LAKE, else ./lake)",
     )
     parser.add_argument(

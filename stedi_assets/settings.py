@@ -12,6 +12,27 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LAKE = "lake"
+DEFAULT_AWS_REGION = "us-east-1"
+DEFAULT_HISTORY_RETENTION_HOURS = 168.0
+"""Delta's own default: a week."""
+
+
+def is_set(variable: str) -> bool:
+    """Whether the environment sets `variable` (to anything but the empty string)."""
+    return bool(os.environ.get(variable))
+
+
+def _number(variable: str, default: float, kind: type[int] | type[float]) -> Any:
+    """The variable as an int or float, or `default` when unset; a clear error otherwise."""
+    value = os.environ.get(variable)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{variable}={value!r} is not {expected}") from None
 
 
 class ConsentPolicy(StrEnum):
@@ -25,7 +46,7 @@ class ConsentPolicy(StrEnum):
 
 def lake_root() -> str:
     """`STEDI_LAKE`: a local folder or `s3://bucket/prefix`; `lake/` in the working directory."""
-    return os.environ.get("STEDI_LAKE", "lake")
+    return os.environ.get("STEDI_LAKE", DEFAULT_LAKE)
 
 
 def consent_policy() -> ConsentPolicy:
@@ -60,7 +81,7 @@ def erasure_salt() -> str | None:
 
 def history_retention_hours() -> float:
     """`STEDI_HISTORY_RETENTION_HOURS`: how long old table versions stay (Delta's 7 days)."""
-    return float(os.environ.get("STEDI_HISTORY_RETENTION_HOURS", "168"))
+    return _number("STEDI_HISTORY_RETENTION_HOURS", DEFAULT_HISTORY_RETENTION_HOURS, float)
 
 
 PLAUSIBILITY_VARIABLES = {
@@ -73,16 +94,11 @@ PLAUSIBILITY_VARIABLES = {
 
 def plausibility_overrides() -> dict[str, Any]:
     """The plausible ranges set in the environment (`LakeResource` holds the defaults)."""
-    overrides = {}
-    for variable, (option, kind) in PLAUSIBILITY_VARIABLES.items():
-        if variable in os.environ:
-            try:
-                overrides[option] = kind(os.environ[variable])
-            except ValueError:
-                raise ValueError(
-                    f"{variable}={os.environ[variable]!r} is not a valid {kind.__name__}"
-                ) from None
-    return overrides
+    return {
+        option: kind(os.environ[variable]) if kind is str else _number(variable, 0, kind)
+        for variable, (option, kind) in PLAUSIBILITY_VARIABLES.items()
+        if variable in os.environ
+    }
 
 
 def spark_overrides() -> dict[str, str]:
@@ -108,12 +124,12 @@ def spark_driver_memory() -> str:
 
 def spark_shuffle_partitions() -> int:
     """`STEDI_SPARK_SHUFFLE_PARTITIONS`: four per core by default (Spark's 200 suits clusters)."""
-    return int(os.environ.get("STEDI_SPARK_SHUFFLE_PARTITIONS", 4 * (os.cpu_count() or 1)))
+    return _number("STEDI_SPARK_SHUFFLE_PARTITIONS", 4 * (os.cpu_count() or 1), int)
 
 
 def sensor_interval_seconds() -> int:
     """`STEDI_SENSOR_INTERVAL`: seconds between two listings of the landing folders."""
-    return int(os.environ.get("STEDI_SENSOR_INTERVAL", "30"))
+    return _number("STEDI_SENSOR_INTERVAL", 30, int)
 
 
 def s3_endpoint() -> str | None:
@@ -123,7 +139,13 @@ def s3_endpoint() -> str | None:
 
 def aws_region() -> str:
     """`AWS_REGION` (or `AWS_DEFAULT_REGION`): the region of the bucket and the Glue catalog."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    variable = aws_region_variable()
+    return os.environ[variable] if variable else DEFAULT_AWS_REGION
+
+
+def aws_region_variable() -> str:
+    """Which variable sets the region: `AWS_REGION`, else `AWS_DEFAULT_REGION`; "" if none."""
+    return next((v for v in ("AWS_REGION", "AWS_DEFAULT_REGION") if is_set(v)), "")
 
 
 def glue_database() -> str | None:

@@ -86,7 +86,7 @@ def materialize_lake(
     **lake_options: str,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset of the project's definitions against the lake at `root`."""
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         resources={

@@ -24,7 +24,7 @@ LANDING_ASSETS = {"customer_landing", "accelerometer_landing", "step_trainer_lan
 
 
 def test_the_graph_has_eight_assets_in_three_groups_with_the_contract_lineage() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     nodes = {node.key.to_user_string(): node for node in graph.asset_nodes}
     assert set(nodes) == LANDING_ASSETS | set(ZONE_ASSETS)
     for name in LANDING_ASSETS:
@@ -37,14 +37,14 @@ def test_the_graph_has_eight_assets_in_three_groups_with_the_contract_lineage() 
 
 
 def test_every_zone_table_has_blocking_schema_and_privacy_checks() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     for name, (group, _) in ZONE_ASSETS.items():
         assert (name, "schema") in checks
         assert ((name, "accounting_balances") in checks) == (group == "trusted")
     blocking = [
         spec
-        for assets_def in defs.assets
+        for assets_def in defs().assets
         if isinstance(assets_def, dg.AssetsDefinition)
         for spec in assets_def.check_specs
         if spec.name != "no_quarantined_lines"
@@ -53,7 +53,7 @@ def test_every_zone_table_has_blocking_schema_and_privacy_checks() -> None:
 
 
 def test_runs_use_one_process_and_one_spark_session() -> None:
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs().resolve_implicit_global_asset_job_def()
     assert job.executor_def is dg.in_process_executor
 
 
@@ -97,14 +97,14 @@ def test_an_s3_root_is_read_through_s3a_and_a_folder_absolutely(tmp_path, monkey
 
 def test_the_erasure_job_takes_a_hash_never_an_email() -> None:
     """Given an email where the hash belongs, it stops before touching the lake."""
-    job = defs.get_job_def("erase_customer_job")
+    job = defs().get_job_def("erase_customer_job")
     config = {"ops": {"erase_customer": {"config": {"email_hash": "ann@example.com"}}}}
     with pytest.raises(ValueError, match=r"email_hash\n.*should match pattern '\^\[0-9a-f\]"):
         job.execute_in_process(run_config=config)
 
 
 def test_old_versions_are_vacuumed_every_night_by_default() -> None:
-    schedule = defs.resolve_schedule_def("vacuum_schedule")
+    schedule = defs().resolve_schedule_def("vacuum_schedule")
     assert schedule.job_name == "vacuum_job" and schedule.cron_schedule == "0 3 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
@@ -114,12 +114,20 @@ def test_plausible_ranges_and_secrets_come_from_the_environment(
 ) -> None:
     monkeypatch.setenv("STEDI_MAX_DISTANCE", "400")
     monkeypatch.setenv("STEDI_EARLIEST_TIME", "2020-06-01")
+    monkeypatch.setenv("STEDI_MAX_ACCELERATION", "12.5")
     monkeypatch.setenv("STEDI_ERASURE_SALT", "pepper")
     lake = lake_resource()
-    assert lake.max_distance == 400 and lake.earliest_time == "2020-06-01"
-    assert isinstance(lake.erasure_salt, dg.EnvVar)  # the UI shows the name, not the value
+    # The UI shows the variables' names, never their values; a run reads the values.
+    assert isinstance(lake.erasure_salt, dg.EnvVar)
+    assert [lake.max_distance.env_var_name, lake.earliest_time.env_var_name] == [
+        "STEDI_MAX_DISTANCE",
+        "STEDI_EARLIEST_TIME",
+    ]
+    resolved = lake.process_config_and_initialize()
+    assert (resolved.max_distance, resolved.earliest_time) == (400, "2020-06-01")
+    assert (resolved.max_acceleration, resolved.erasure_salt) == (12.5, "pepper")
     monkeypatch.setenv("STEDI_MAX_ACCELERATION", "lots")
-    with pytest.raises(ValueError, match="STEDI_MAX_ACCELERATION='lots' is not a valid float"):
+    with pytest.raises(ValueError, match="STEDI_MAX_ACCELERATION='lots' is not a number"):
         lake_resource()
 
 

@@ -38,13 +38,17 @@ ALL_TABLES = [
 
 def erase(lake: Path, email: str, vacuum_now: bool = True) -> dg.ExecuteInProcessResult:
     config = {"email_hash": email_hash(email, SALT), "vacuum_now": vacuum_now}
-    return defs.get_job_def("erase_customer_job").execute_in_process(
-        run_config={"ops": {"erase_customer": {"config": config}}},
-        resources={
-            "pyspark": PySparkResource(spark_config=spark_config_for_tests()),
-            "lake": LakeResource(root=str(lake), erasure_salt=SALT),
-            "s3": S3Resource(),
-        },
+    return (
+        defs()
+        .get_job_def("erase_customer_job")
+        .execute_in_process(
+            run_config={"ops": {"erase_customer": {"config": config}}},
+            resources={
+                "pyspark": PySparkResource(spark_config=spark_config_for_tests()),
+                "lake": LakeResource(root=str(lake), erasure_salt=SALT),
+                "s3": S3Resource(),
+            },
+        )
     )
 
 

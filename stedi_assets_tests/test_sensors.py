@@ -39,10 +39,10 @@ class Sensor:
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,
-            repository_def=defs.get_repository_def(),
+            repository_def=defs().get_repository_def(),
             resources={"lake": LakeResource(root=self.root), "s3": self.s3},
         )
-        result = landing_files_sensor(context)
+        result = landing_files_sensor(minimum_interval_seconds=30)(context)
         if isinstance(result, dg.SensorResult):
             self.cursor = result.cursor
         return result

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from stedi_assets import settings
 from stedi_assets.lake import LANDING_SOURCES
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.landing.store import LandingFile, landing_store
 from stedi_assets.resources import LakeResource
 
 SENSOR_NAME = "landing_files_sensor"
-ZONE_TABLES = dg.AssetSelection.groups("trusted", "curated")
+ZONE_ASSETS = dg.AssetSelection.groups("trusted", "curated")
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -96,18 +95,25 @@ def landing_event(
     )
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    target=ZONE_TABLES,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=settings.sensor_interval_seconds(),
-    description="Rebuilds the tables that new, rewritten or deleted landing files feed: a "
-    "customer file, all five; an accelerometer file, accelerometer_trusted and what is "
-    "downstream of it; a step-trainer file, step_trainer_trusted and machine_learning_curated.",
-)
-def landing_files_sensor(
+def landing_files_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    """The sensor, listing the landing folders every `minimum_interval_seconds`."""
+    return dg.sensor(
+        name=SENSOR_NAME,
+        target=ZONE_ASSETS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Rebuilds the tables that new, rewritten or deleted landing files feed: a "
+        "customer file, all five; an accelerometer file, accelerometer_trusted and what is "
+        "downstream of it; a step-trainer file, step_trainer_trusted and "
+        "machine_learning_curated.",
+    )(rebuild_what_changed_files_feed)
+
+
+def rebuild_what_changed_files_feed(
     context: dg.SensorEvaluationContext, lake: LakeResource, s3: S3Resource
 ) -> dg.SensorResult | dg.SkipReason:
+    """One tick: compare the landing listing with the cursor's, and request a run of the zone
+    tables downstream of every source whose files changed."""
     running = context.instance.get_run_records(
         dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME}, statuses=IN_PROGRESS), limit=1
     )
