@@ -54,12 +54,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary printed
 	rm -rf $(DEMO_LAKE)
-	$(BIN)/python -m stedi_assets.sample_data --customers $(DEMO_CUSTOMERS) --seed 42 --out $(DEMO_LAKE)
-	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/dagster asset materialize -m stedi_assets --select '*'
-	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/python -m stedi_assets.summary
+	$(BIN)/stedi sample-data --customers $(DEMO_CUSTOMERS) --seed 42 --out $(DEMO_LAKE)
+	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/stedi materialize
+	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/stedi summary
 
 demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue catalog
-	$(BIN)/python -m stedi_assets.demo_s3 --customers $(DEMO_CUSTOMERS) --seed 42
+	$(BIN)/stedi demo-s3 --customers $(DEMO_CUSTOMERS) --seed 42
 
 test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, Dagster UI, Chromium)
 	$(BIN)/pytest
@@ -80,11 +80,11 @@ snapshot: setup ## Rewrite the asset graph's snapshot (what the UI shows) after 
 
 sql: setup ## Spark SQL over STEDI_LAKE, tables by asset name: make sql Q="select ..."
 	@test -n "$(Q)" || { echo 'usage: make sql Q="select count(*) from customer_trusted"' >&2; exit 2; }
-	$(BIN)/python -m stedi_assets.catalog.sql "$(Q)"
+	$(BIN)/stedi sql "$(Q)"
 
 erase: setup ## Erase a customer from every zone (needs STEDI_ERASURE_SALT): make erase EMAIL=ann@example.com [NOW=1]
 	@test -n "$(EMAIL)" || { echo 'usage: make erase EMAIL=ann@example.com [NOW=1]' >&2; exit 2; }
-	$(BIN)/python -m stedi_assets.cli erase "$(EMAIL)" $(if $(NOW),--vacuum-now)
+	$(BIN)/stedi erase "$(EMAIL)" $(if $(NOW),--vacuum-now)
 
 ui: setup ## Dagster UI on http://127.0.0.1:3000 over STEDI_LAKE (./lake by default)
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000

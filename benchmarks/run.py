@@ -121,7 +121,7 @@ def landing_for(multiple: int, large_files: bool) -> Path:
         shutil.rmtree(root, ignore_errors=True)
         customers = COURSE_CUSTOMERS * multiple
         subprocess.run(
-            [sys.executable, "-m", "stedi_assets.sample_data", "--customers", str(customers),
+            [sys.executable, "-m", "stedi_assets", "sample-data", "--customers", str(customers),
              "--seed", "42", "--out", str(root), *(LARGE_FILES if large_files else [])],
             check=True,
             stdout=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """STEDI lakehouse: landing JSON to trusted and curated Delta tables, as Dagster assets on PySpark.
 
 `defs` (what `dagster ... -m stedi_assets` loads) is imported on first use, so the package's
-light commands, such as `python -m stedi_assets.sample_data`, start without Dagster or Spark.
+light commands, such as `stedi sample-data`, start without Dagster or Spark.
 """
 
 from typing import Any

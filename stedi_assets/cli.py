@@ -1,18 +1,28 @@
-"""The project's commands: the documented materialization, and erasure requests.
+"""`stedi`: one command for everything the package offers (also `python -m stedi_assets`).
 
-python -m stedi_assets.cli erase EMAIL [--vacuum-now]   # erase a customer from the lake
-python -m stedi_assets.cli erase EMAIL --print-hash     # the hash the UI's job config takes
+    stedi sample-data --customers 1000 --out lake   # realistic landing data, every fault in it
+    stedi materialize                               # every asset, one line per asset as it ends
+    stedi summary                                   # what the last run of each table produced
+    stedi sql "select count(*) from customer_trusted"
+    stedi erase ann@example.com [--vacuum-now]      # erase a customer from every zone
+    stedi demo-s3                                   # the demo on a local S3-compatible server
+
+Each subcommand imports what it needs when it runs, so `stedi --help` and `stedi sample-data`
+start without Dagster or Spark. Settings come from the environment (see the README).
 """
 
+from __future__ import annotations
+
 import argparse
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import dagster as dg
-
 from stedi_assets import settings
-from stedi_assets.erasure.matching import email_hash
+
+
+class UsageError(Exception):
+    """A wrong argument or setting: printed as the command's error, without a traceback."""
 
 
 def materialize_all_command() -> list[str]:
@@ -22,43 +32,221 @@ def materialize_all_command() -> list[str]:
     return [str(dagster), "asset", "materialize", "-m", "stedi_assets", "--select", "*"]
 
 
+def _sample_data(args: argparse.Namespace) -> int:
+    from stedi_assets.sample_data import format_summary, write_sample_landing
+
+    if "://" in args.out:
+        raise UsageError(f"--out must be a local folder, not {args.out!r}")
+    try:
+        summary = write_sample_landing(
+            Path(args.out),
+            args.customers,
+            args.seed,
+            args.readings_per_customer,
+            int(args.max_file_mb * 2**20),
+            args.files_per_source,
+        )
+    except ValueError as error:  # an argument out of range, named in the message
+        raise UsageError(str(error)) from None
+    print(format_summary(summary, args.out))
+    return 0
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from stedi_assets.progress import materialize_with_progress
+
+    if not settings.is_set("DAGSTER_HOME"):
+        raise UsageError(
+            "set DAGSTER_HOME to the Dagster instance's folder, which records the run (make "
+            "sets it to .dagster_home); or run `dagster asset materialize -m stedi_assets "
+            "--select '*'` without it"
+        )
+    log = Path(args.log or Path(settings.dagster_home()) / "materialize.log")
+    return materialize_with_progress(materialize_all_command(), log)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from stedi_assets.summary import summarize
+
+    with dg.DagsterInstance.get() as instance:
+        lines, healthy = summarize(instance)
+    print("\n".join(lines))
+    if not healthy:
+        print(
+            "Some tables are missing or failed a blocking check: see above and `make ui`.",
+            file=sys.stderr,
+        )
+    return 0 if healthy else 1
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from stedi_assets.catalog.sql import run_query
+    from stedi_assets.lake import Lake
+    from stedi_assets.resources import local_spark_session
+
+    spark = local_spark_session()
+    try:
+        run_query(spark, Lake(settings.lake_root()), args.query).show(args.limit, truncate=False)
+    finally:
+        spark.stop()
+    return 0
+
+
 def erase(hashed_email: str, vacuum_now: bool) -> bool:
     """Run the erasure job for one email hash, recorded in the instance at DAGSTER_HOME. The
     email itself goes nowhere: the run's config holds its salted hash."""
-    from stedi_assets.definitions import defs  # Dagster and the assets: only to run the job
+    import dagster as dg
+
+    from stedi_assets.definitions import defs
 
     config = {"email_hash": hashed_email, "vacuum_now": vacuum_now}
     run_config = {"ops": {"erase_customer": {"config": config}}}
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    instance = dg.DagsterInstance.get() if settings.is_set("DAGSTER_HOME") else None
     job = defs().get_job_def("erase_customer_job")
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     return result.success
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stedi_assets.cli")
-    commands = parser.add_subparsers(dest="command", required=True)
-    erasure = commands.add_parser("erase", help="erase a customer from every zone of the lake")
-    erasure.add_argument("email")
-    erasure.add_argument(
+def _erase(args: argparse.Namespace) -> int:
+    from stedi_assets.erasure.matching import email_hash
+
+    try:
+        hashed = email_hash(args.email, settings.erasure_salt() or "")
+    except ValueError as error:  # no salt, or not an email
+        raise UsageError(str(error)) from None
+    if args.print_hash:
+        print(hashed)
+        return 0
+    if not erase(hashed, args.vacuum_now):
+        return 1
+    print(f"Erased customer {hashed[:12]}… (see the erasure log and the run's metadata)")
+    return 0
+
+
+def _demo_s3(args: argparse.Namespace) -> int:
+    from stedi_assets.demo_s3 import run_demo
+
+    run_demo(args.customers, args.seed, materialize_all_command())
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    command = argparse.ArgumentParser(
+        prog="stedi",
+        description="STEDI lakehouse: landing JSON to trusted and curated Delta tables.",
+    )
+    commands = command.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, run: Callable[[argparse.Namespace], int], summary: str, details: str):
+        sub = commands.add_parser(name, help=summary, description=f"{summary}. {details}")
+        sub.set_defaults(run=run)
+        return sub
+
+    sample = add(
+        "sample-data",
+        _sample_data,
+        "write realistic sample landing data",
+        "Customer, accelerometer and step-trainer JSON lines under OUT/<source>/landing/, with "
+        "every fault of the data contract injected in seed-dependent amounts; the same "
+        "arguments always write byte-identical files.",
+    )
+    sample.add_argument(
+        "--customers", type=int, default=1000, help="number of customers (default 1000, min 20)"
+    )
+    sample.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    sample.add_argument(
+        "--out",
+        default=None,
+        help="lake root, a local folder (default: $STEDI_LAKE, else ./lake)",
+    )
+    sample.add_argument(
+        "--readings-per-customer",
+        type=int,
+        default=85,
+        help="average accelerometer readings per customer (default 85)",
+    )
+    sample.add_argument(
+        "--max-file-mb", type=float, default=64, help="largest landing file in MiB (default 64)"
+    )
+    sample.add_argument(
+        "--files-per-source",
+        type=int,
+        default=4,
+        help="files each source's lines are spread over, more where --max-file-mb needs "
+        "(default 4); a redelivered copy of one of them is added",
+    )
+
+    materialize = add(
+        "materialize",
+        _materialize,
+        "materialize every asset, one line per asset as it finishes",
+        "The lake at $STEDI_LAKE, every check (the documented `dagster asset materialize -m "
+        "stedi_assets --select '*'`); Dagster's full event log goes to a file.",
+    )
+    materialize.add_argument(
+        "--log", help="where Dagster's event log goes (default $DAGSTER_HOME/materialize.log)"
+    )
+
+    add(
+        "summary",
+        _summary,
+        "print what the last run of each zone table produced",
+        "Rows, checks and quarantined lines, from the Dagster instance at $DAGSTER_HOME; exits "
+        "1 when a table is missing or failed a blocking check.",
+    )
+
+    sql = add(
+        "sql",
+        _sql,
+        "run Spark SQL over the lake",
+        "The lake at $STEDI_LAKE: zone and quarantine tables by asset name (Delta), landing "
+        "folders as `<source>_landing` (JSON, unvalidated).",
+    )
+    sql.add_argument("query", help='e.g. "select count(*) from customer_trusted"')
+    sql.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+
+    erase = add(
+        "erase",
+        _erase,
+        "erase a customer from every zone of the lake",
+        "Needs $STEDI_ERASURE_SALT. Landing lines and table rows go now, old table versions "
+        "after the history retention (or at once with --vacuum-now).",
+    )
+    erase.add_argument("email")
+    erase.add_argument(
         "--vacuum-now",
         action="store_true",
         help="delete old table versions at once, not after the history retention",
     )
-    erasure.add_argument(
+    erase.add_argument(
         "--print-hash", action="store_true", help="only print the email's salted hash"
     )
-    args = parser.parse_args(argv)
+
+    demo = add(
+        "demo-s3",
+        _demo_s3,
+        "the demo on a local S3-compatible server, with the Glue catalog",
+        "No AWS account needed: moto (a dev package) serves S3 and Glue on loopback, sample "
+        "landing data is uploaded and every asset materialized.",
+    )
+    demo.add_argument("--customers", type=int, default=1000, help="number of customers")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    return command
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = parser()
+    args = command.parse_args(argv)
+    if getattr(args, "out", "") is None:
+        args.out = settings.lake_root()
     try:
-        hashed = email_hash(args.email, settings.erasure_salt() or "")
-    except ValueError as error:
-        parser.error(str(error))
-    if args.print_hash:
-        print(hashed)
-        return
-    if not erase(hashed, args.vacuum_now):
-        sys.exit(1)
-    print(f"Erased customer {hashed[:12]}… (see the erasure log and the run's metadata)")
+        code = args.run(args)
+    except UsageError as error:
+        command.exit(2, f"stedi {args.command}: error: {error}\n")
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make demo-s3`: the demo on S3, without an AWS account.
+"""`stedi demo-s3` (`make demo-s3`): the demo on S3, without an AWS account.
 
 Starts an S3- and Glue-compatible server (moto, from the `dev` extra) on 127.0.0.1, uploads
 sample landing data to a bucket, and runs the same commands as `make demo` with nothing changed
@@ -7,7 +7,6 @@ but the environment: `STEDI_LAKE=s3://…`, `STEDI_S3_ENDPOINT`, `STEDI_GLUE_DAT
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
@@ -16,9 +15,8 @@ import tempfile
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 
-from stedi_assets.cli import materialize_all_command
+from stedi_assets import settings
 from stedi_assets.lake import LANDING_SOURCES, Lake
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
@@ -40,11 +38,9 @@ def upload_sample_landing(lake: Lake, client: object, customers: int, seed: int)
     return uploaded
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stedi_assets.demo_s3", description=__doc__)
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
+def run_demo(customers: int, seed: int, materialize_command: list[str]) -> None:
+    """Serve S3 and Glue on loopback, upload sample landing data, materialize and summarise."""
+    from moto.server import ThreadedMotoServer  # a dev package: imported only for the demo
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -57,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         # The local server accepts any credentials; real ones come from the usual AWS chain.
         "AWS_ACCESS_KEY_ID": "demo",
         "AWS_SECRET_ACCESS_KEY": "demo",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": settings.DEFAULT_AWS_REGION,
+        "AWS_DEFAULT_REGION": settings.DEFAULT_AWS_REGION,
         "STEDI_LAKE": root,
         "STEDI_S3_ENDPOINT": endpoint,
         "STEDI_GLUE_DATABASE": GLUE_DATABASE,
@@ -66,23 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         session = boto3.Session(
-            aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1"
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
+            region_name=settings.DEFAULT_AWS_REGION,
         )
         s3 = session.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
-        files = upload_sample_landing(Lake(root), s3, args.customers, args.seed)
+        files = upload_sample_landing(Lake(root), s3, customers, seed)
         print(f"S3-compatible server on {endpoint}: uploaded {files} landing files to {root}")
-        for command in (
-            materialize_all_command(),
-            [sys.executable, "-m", "stedi_assets.summary"],
-        ):
+        for command in (materialize_command, [sys.executable, "-m", "stedi_assets", "summary"]):
             subprocess.run(command, env=environment, check=True)
         glue = session.client("glue", endpoint_url=endpoint)
         tables = glue.get_tables(DatabaseName=GLUE_DATABASE)["TableList"]
         print(f"Glue database {GLUE_DATABASE}: " + ", ".join(sorted(t["Name"] for t in tables)))
     finally:
         server.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -16,12 +16,11 @@ Output is fully determined by the arguments: one ``random.Random`` per concern, 
 from ``seed``, and no clock. Lines are formatted from precomputed pieces with f-strings and
 written in blocks, so ten million readings take well under a few minutes.
 
-Run ``python -m stedi_assets.sample_data --help``.
+Run ``stedi sample-data --help``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import shutil
@@ -31,8 +30,6 @@ from datetime import date, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
-
-from stedi_assets import settings
 
 SOURCES = ("customer", "accelerometer", "step_trainer")
 MIN_CUSTOMERS = 20  # fewer cannot hold one customer of every fault role
@@ -821,7 +818,8 @@ def write_sample_landing(
     return SampleSummary(**summaries, faults=dict(sorted(plan.faults.items())))
 
 
-def _format_summary(summary: SampleSummary, out: Path) -> str:
+def format_summary(summary: SampleSummary, out: Path | str) -> str:
+    """What `stedi sample-data` prints: files, lines and bytes per source, and the faults."""
     lines = [f"STEDI sample landing data in {out}:"]
     for source in SOURCES:
         s: SourceSummary = getattr(summary, source)
@@ -829,62 +827,3 @@ def _format_summary(summary: SampleSummary, out: Path) -> str:
     lines.append("Faults injected:")
     lines += [f"  {name:<42} {count:>10,}" for name, count in summary.faults.items()]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m stedi_assets.sample_data",
-        description=(
-            "Write realistic STEDI landing data (customer, accelerometer and step-trainer "
-            "newline-delimited JSON) under ROOT/<source>/landing/, with every fault of the "
-            "data contract injected in seed-dependent amounts. The same arguments always "
-            "write byte-identical files."
-        ),
-    )
-    parser.add_argument(
-        "--customers", type=int, default=1000, help="number of customers (default 1000, min 20)"
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument(
-        "--out",
-        default=settings.lake_root(),
-        help="lake root, a local folder (default: $STEDI_LAKE, else ./lake)",
-    )
-    parser.add_argument(
-        "--readings-per-customer",
-        type=int,
-        default=85,
-        help="average accelerometer readings per customer (default 85)",
-    )
-    parser.add_argument(
-        "--max-file-mb",
-        type=float,
-        default=64,
-        help="largest landing file in MiB (default 64)",
-    )
-    parser.add_argument(
-        "--files-per-source",
-        type=int,
-        default=4,
-        help="files each source's lines are spread over, more where --max-file-mb needs "
-        "(default 4); a redelivered copy of one of them is added",
-    )
-    args = parser.parse_args(argv)
-    if "://" in args.out:
-        parser.error(f"--out must be a local folder, not {args.out!r}")
-    try:
-        summary = write_sample_landing(
-            Path(args.out),
-            args.customers,
-            args.seed,
-            args.readings_per_customer,
-            int(args.max_file_mb * 2**20),
-            args.files_per_source,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    print(_format_summary(summary, args.out))
-
-
-if __name__ == "__main__":
-    main()

@@ -74,6 +74,11 @@ def default_driver_memory() -> str:
     return f"{max(1024, _machine_memory_bytes() // 2**20 // 3)}m"
 
 
+def dagster_home() -> str | None:
+    """`DAGSTER_HOME`: the Dagster instance's folder (runs, events, schedules); `make` sets it."""
+    return os.environ.get("DAGSTER_HOME") or None
+
+
 def erasure_salt() -> str | None:
     """`STEDI_ERASURE_SALT`: the secret salt of the erasure log's email hashes."""
     return os.environ.get("STEDI_ERASURE_SALT") or None

@@ -6,8 +6,6 @@ and the UI never disagree. `make demo` runs it after materializing every asset.
 
 from __future__ import annotations
 
-import sys
-
 import dagster as dg
 
 from stedi_assets.publishing import ZoneTable
@@ -53,15 +51,3 @@ def summarize(instance: dg.DagsterInstance) -> tuple[list[str], bool]:
             + ", ".join(not_passed)
         )
     return lines, healthy
-
-
-def main() -> None:
-    with dg.DagsterInstance.get() as instance:
-        lines, healthy = summarize(instance)
-    print("\n".join(lines))
-    if not healthy:
-        sys.exit("Some tables are missing or failed a blocking check: see above and `make ui`.")
-
-
-if __name__ == "__main__":
-    main()

@@ -140,7 +140,7 @@ def test_a_later_record_of_an_erased_customer_counts_as_no_consent(
 
 def test_the_cli_prints_the_hash_the_job_takes() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "stedi_assets.cli", "erase", " Ann@X.com ", "--print-hash"],
+        [sys.executable, "-m", "stedi_assets", "erase", " Ann@X.com ", "--print-hash"],
         env={**os.environ, "STEDI_ERASURE_SALT": SALT},
         capture_output=True,
         text=True,

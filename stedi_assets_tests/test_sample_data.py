@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from stedi_assets.cli import main as stedi
 from stedi_assets.sample_data import (
     MIN_FILE_BYTES,
     SOURCES,
     SampleSummary,
-    main,
     write_sample_landing,
 )
 from stedi_assets_tests.reference_contract import (
@@ -261,13 +261,25 @@ def test_arguments_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_file_bytes"):
         write_sample_landing(tmp_path, customers=CUSTOMERS, seed=1, max_file_bytes=100)
     with pytest.raises(SystemExit):
-        main(["--customers", "3", "--out", str(tmp_path)])
+        stedi(["sample-data", "--customers", "3", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
-        main(["--out", "s3://bucket/lake"])
+        stedi(["sample-data", "--out", "s3://bucket/lake"])
 
 
 def test_cli_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--customers", "20", "--seed", "7", "--out", str(tmp_path), "--max-file-mb", "0.5"])
+    stedi(
+        [
+            "sample-data",
+            "--customers",
+            "20",
+            "--seed",
+            "7",
+            "--out",
+            str(tmp_path),
+            "--max-file-mb",
+            "0.5",
+        ]
+    )
 
     output = capsys.readouterr().out
     assert all(source in output for source in SOURCES)
@@ -278,14 +290,14 @@ def test_cli_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_cli_defaults_to_stedi_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEDI_LAKE", str(tmp_path / "env-lake"))
 
-    main(["--customers", "20"])
+    stedi(["sample-data", "--customers", "20"])
 
     assert (tmp_path / "env-lake" / "customer" / "landing" / "customer-0001.json").is_file()
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
+        stedi(["sample-data", "--help"])
 
     assert exit_info.value.code == 0
     assert "--readings-per-customer" in capsys.readouterr().out

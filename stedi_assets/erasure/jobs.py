@@ -1,5 +1,5 @@
 """Erasure and history retention as Dagster jobs: what an engineer launches from the UI (or
-`python -m stedi_assets.cli erase`), and the daily vacuum that ages old table versions out."""
+`stedi erase`), and the daily vacuum that ages old table versions out."""
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -26,7 +26,7 @@ class ErasureRequest(dg.Config):
     email_hash: str = Field(
         pattern=HASH_PATTERN,
         description="Salted SHA-256 of the trimmed, lower-cased email, as "
-        "`python -m stedi_assets.cli erase --print-hash EMAIL` prints it.",
+        "`stedi erase --print-hash EMAIL` prints it.",
     )
     vacuum_now: bool = Field(
         default=False,

@@ -1,0 +1,5 @@
+"""`python -m stedi_assets`: the `stedi` command."""
+
+from stedi_assets.cli import main
+
+main()

@@ -1,0 +1,82 @@
+"""`stedi`, the one command: every subcommand has help, wrong arguments are named, and
+`stedi materialize` tells a person one line per asset while the event log goes to a file."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stedi_assets.sample_data import write_sample_landing
+from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
+
+SUBCOMMANDS = ["sample-data", "materialize", "summary", "sql", "erase", "demo-s3"]
+
+
+def stedi(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stedi_assets", *args],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_every_subcommand_has_help() -> None:
+    listing = stedi("--help")
+    assert listing.returncode == 0
+    for name in SUBCOMMANDS:
+        assert re.search(rf"^\s+{name}\b", listing.stdout, re.MULTILINE), name
+        assert stedi(name, "--help").returncode == 0, name
+
+
+def test_wrong_arguments_are_named(tmp_path: Path) -> None:
+    few = stedi("sample-data", "--customers", "3", "--out", str(tmp_path))
+    assert few.returncode == 2
+    assert "stedi sample-data: error: customers must be at least 20" in few.stderr
+    remote = stedi("sample-data", "--out", "s3://bucket/lake")
+    assert remote.returncode == 2 and "must be a local folder" in remote.stderr
+    no_home = stedi("materialize", DAGSTER_HOME="")
+    assert no_home.returncode == 2 and "set DAGSTER_HOME" in no_home.stderr
+
+
+def test_materialize_prints_a_line_per_asset_and_logs_every_event(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake, home = tmp_path / "lake", dagster_home(tmp_path / "home")
+    write_sample_landing(lake, customers=30, seed=3)
+    run = stedi("materialize", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home))
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) <= 8  # what the terminal shows; a few hundred lines go to the log
+    for table, path in TABLE_PATHS.items():
+        rows = spark.read.format("delta").load(str(lake / path)).count()
+        assert rows > 0
+        (line,) = [line for line in lines if line.startswith(table + " ")]
+        assert re.search(rf"\b{rows:,} rows\s+\d+\.\d s  checks: \d passed", line), line
+    assert "checks: 4 passed" in next(line for line in lines if line.startswith("customer_trusted"))
+    log = (home / "materialize.log").read_text()
+    assert str(home / "materialize.log") in lines[0]
+    assert log.count("ASSET_MATERIALIZATION") >= 5 and "STEP_SUCCESS" in log
+
+    summary = stedi("summary", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home))
+    assert summary.returncode == 0 and "machine_learning_curated" in summary.stdout
+
+
+def test_a_failed_asset_is_shown_with_its_cause(tmp_path: Path) -> None:
+    home = dagster_home(tmp_path / "home")
+    run = stedi("materialize", STEDI_LAKE=str(tmp_path / "empty"), DAGSTER_HOME=str(home))
+    assert run.returncode != 0
+    assert re.search(r"^customer_trusted\s+FAILED after", run.stdout, re.MULTILINE), run.stdout
+    assert "No landing folder at" in run.stdout and "check STEDI_LAKE" in run.stdout
+    assert "The run failed" in run.stdout
+
+
+@pytest.mark.parametrize("subcommand", [["erase", "ann@example.com", "--print-hash"]])
+def test_erase_needs_the_salt(subcommand: list[str]) -> None:
+    run = stedi(*subcommand, STEDI_ERASURE_SALT="")
+    assert run.returncode == 2 and "STEDI_ERASURE_SALT" in run.stderr
