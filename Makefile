@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup lock snapshot demo demo-s3 test lint sql erase ui bench bench-large clean
+.PHONY: help setup lock snapshot demo demo-s3 test test-fast lint sql erase ui bench bench-large clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue
 
 test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, Dagster UI, Chromium)
 	$(BIN)/pytest
+
+test-fast: setup lint ## The pure-logic and contract tests (not those marked slow), in a few minutes
+	$(BIN)/pytest -m "not slow"
 
 lint: setup ## ruff check and format check, and dg check defs (the definitions load)
 	$(BIN)/ruff check stedi_assets stedi_assets_tests benchmarks

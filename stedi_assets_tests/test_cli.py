@@ -44,6 +44,7 @@ def test_wrong_arguments_are_named(tmp_path: Path) -> None:
     assert no_home.returncode == 2 and "set DAGSTER_HOME" in no_home.stderr
 
 
+@pytest.mark.slow
 def test_materialize_prints_a_line_per_asset_and_logs_every_event(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -67,6 +68,7 @@ def test_materialize_prints_a_line_per_asset_and_logs_every_event(
     assert summary.returncode == 0 and "machine_learning_curated" in summary.stdout
 
 
+@pytest.mark.slow
 def test_a_failed_asset_is_shown_with_its_cause(tmp_path: Path) -> None:
     home = dagster_home(tmp_path / "home")
     run = stedi("materialize", STEDI_LAKE=str(tmp_path / "empty"), DAGSTER_HOME=str(home))

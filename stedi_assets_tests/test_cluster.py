@@ -20,6 +20,8 @@ from stedi_assets.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home, materialize_with_cli
 from stedi_assets_tests.reference_contract import COLUMNS, compute_expected
 
+pytestmark = pytest.mark.slow  # starts processes
+
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
 
 

@@ -16,6 +16,8 @@ from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.conftest import LandingWriter
 from stedi_assets_tests.lakes import dagster_home
 
+pytestmark = pytest.mark.slow  # starts processes
+
 CUSTOMERS = [
     {
         "email": "ann@x.com",

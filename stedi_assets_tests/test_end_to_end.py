@@ -26,6 +26,8 @@ from stedi_assets_tests.lakes import (
 )
 from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected, compute_expected
 
+pytestmark = pytest.mark.slow  # starts processes
+
 TRUSTED = ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted")
 
 

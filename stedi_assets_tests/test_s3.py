@@ -30,7 +30,7 @@ from stedi_assets_tests.lakes import (
 from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_sensors import Sensor, requested_assets
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 
 TABLE_PATHS = {

@@ -22,7 +22,7 @@ from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
 from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_end_to_end import assert_lake_matches
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
