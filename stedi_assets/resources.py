@@ -9,6 +9,7 @@ import boto3
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
+from pyspark.sql import SparkSession
 
 from stedi_assets import settings
 from stedi_assets.catalog.glue import GlueCatalog
@@ -76,6 +77,16 @@ def _s3a_config() -> dict[str, str]:
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
         }
     return config
+
+
+def local_spark_session() -> SparkSession:
+    """A SparkSession with the project's settings, for commands outside a Dagster run."""
+    builder = SparkSession.builder
+    for key, value in spark_config().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 def pyspark_resource() -> PySparkResource:
