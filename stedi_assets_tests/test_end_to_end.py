@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from pyspark.sql import SparkSession
 from stedi_assets.catalog.sql import run_query
 from stedi_assets.lake import Lake
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
+from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
     dagster_home,
@@ -124,11 +125,27 @@ def test_a_second_run_with_no_new_files_gives_the_same_tables(
     assert after == before and all(before.values())
 
 
-def test_the_any_time_policy_matches_the_reference(
+def test_dg_launch_under_the_any_time_policy_matches_the_reference(
     landing: Path, spark: SparkSession, tmp_path: Path
 ) -> None:
+    """`dg launch --assets '*'` (the dg CLI) runs the same graph; the policy comes from the
+    environment."""
     lake = lake_with(landing, tmp_path / "lake")
-    assert materialize_lake(lake, spark, ConsentPolicy.ANY_TIME).success
+    launched = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "launch", "--assets", "*"],
+        cwd=PROJECT_ROOT,
+        env={
+            **os.environ,
+            "STEDI_LAKE": str(lake),
+            "STEDI_CONSENT_POLICY": "any_time",
+            "DAGSTER_HOME": str(dagster_home(tmp_path / "home")),
+            "STEDI_SPARK_DRIVER_MEMORY": "2g",
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
     expected = compute_expected(lake, "any_time")
     assert_lake_matches(spark, lake, expected)
     since_consent = compute_expected(lake, "since_consent")
