@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup lock snapshot demo demo-s3 test test-fast lint sql erase ui bench bench-large clean
+.PHONY: help setup lock snapshot demo demo-s3 test test-fast lint sql erase ui bench bench-large profile clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ lint: setup ## ruff check and format check, and dg check defs (the definitions l
 
 bench: setup ## The project vs bare PySpark vs DuckDB at 1x and 10x the course data
 	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1
+
+profile: setup ## Where one full run's time goes: per asset, wall s, Spark jobs, s in jobs, checks, writes
+	$(BIN)/python benchmarks/run_profile.py
 
 bench-large: setup ## The same at 120x as two large files per source, and one 2.5 GiB file
 	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment --large-files --giant-file-gb 2.5

@@ -297,6 +297,7 @@ def publish(
                 metadata={"failed_checks": blocking_failures},
             )
         metadata: dict[str, object] = {}
+        write_started = time.perf_counter()
         if build is not None and table.landing_source:
             quarantine_uri = lake.quarantine(table.landing_source)
             _write_delta(build.quarantine, quarantine_uri)
@@ -308,6 +309,7 @@ def publish(
                 build.accounting.counts,
             )
         version = _write_delta(rows, uri)
+        write_seconds = time.perf_counter() - write_started
         context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
         column_schema = _column_schema(table, rows)
         catalog = lake_resource.catalog()
@@ -323,6 +325,7 @@ def publish(
                 "dagster/column_lineage": table.lineage(),
                 "delta_version": version,
                 "checks_seconds": round(checks_seconds, 3),
+                "write_seconds": round(write_seconds, 3),
                 "preview": preview(rows),
                 **metadata,
                 **(charts(rows) if charts else {}),
