@@ -27,7 +27,7 @@ from stedi_assets.contract.readings import (
     build_machine_learning_curated,
     build_step_trainer_trusted,
 )
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 from stedi_assets.resources import spark_config
 
 
@@ -43,7 +43,7 @@ def main() -> None:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    lake, since_consent = Lake(args.lake_root), args.policy == "since_consent"
+    lake, since_consent = LakeLayout(args.lake_root), args.policy == "since_consent"
 
     def write(name: str, frame: DataFrame) -> DataFrame:
         path = f"{args.out_dir}/{name}"

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from stedi_assets.contract.accounting import quarantined_lines
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 from stedi_assets.resources import spark_config
 
 
@@ -35,7 +35,7 @@ def main() -> None:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    lake, ranges = Lake(args.lake), PlausibleRanges.as_of()
+    lake, ranges = LakeLayout(args.lake), PlausibleRanges.as_of()
     total = 0.0
     for name, source in LANDING_SOURCES_BY_NAME.items():
         started = time.perf_counter()

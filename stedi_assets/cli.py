@@ -83,12 +83,14 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _sql(args: argparse.Namespace) -> int:
     from stedi_assets.catalog.sql import run_query
-    from stedi_assets.lake import Lake
+    from stedi_assets.lake import LakeLayout
     from stedi_assets.resources import local_spark_session
 
     spark = local_spark_session()
     try:
-        run_query(spark, Lake(settings.lake_root()), args.query).show(args.limit, truncate=False)
+        run_query(spark, LakeLayout(settings.lake_root()), args.query).show(
+            args.limit, truncate=False
+        )
     finally:
         spark.stop()
     return 0

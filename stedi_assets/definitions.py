@@ -12,7 +12,7 @@ import dagster as dg
 from stedi_assets import settings
 from stedi_assets.curated.assets import customers_curated, machine_learning_curated
 from stedi_assets.erasure.jobs import erase_customer_job, vacuum_job, vacuum_schedule
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 from stedi_assets.landing.assets import landing_specs
 from stedi_assets.landing.sensors import landing_files_sensor
 from stedi_assets.resources import lake_resource, pyspark_resource, s3_resource
@@ -33,7 +33,7 @@ ZONE_ASSETS = (
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    lake = Lake(settings.lake_root())
+    lake = LakeLayout(settings.lake_root())
     return dg.Definitions(
         assets=[
             *landing_specs(lake),

@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 
 from stedi_assets import settings
-from stedi_assets.lake import LANDING_SOURCES, Lake
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
 
@@ -25,7 +25,7 @@ BUCKET = "stedi-demo"
 GLUE_DATABASE = "stedi"
 
 
-def upload_sample_landing(lake: Lake, client: object, customers: int, seed: int) -> int:
+def upload_sample_landing(lake: LakeLayout, client: object, customers: int, seed: int) -> int:
     """Write sample landing data to a temporary folder and upload it; returns the file count."""
     store = landing_store(lake, lambda: client)
     uploaded = 0
@@ -68,7 +68,7 @@ def run_demo(customers: int, seed: int, materialize_command: list[str]) -> None:
         )
         s3 = session.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
-        files = upload_sample_landing(Lake(root), s3, customers, seed)
+        files = upload_sample_landing(LakeLayout(root), s3, customers, seed)
         print(f"S3-compatible server on {endpoint}: uploaded {files} landing files to {root}")
         for command in (materialize_command, [sys.executable, "-m", "stedi_assets", "summary"]):
             subprocess.run(command, env=environment, check=True)

@@ -12,7 +12,7 @@ LANDING_SOURCES = ("customer", "accelerometer", "step_trainer")
 
 
 @dataclass(frozen=True)
-class Lake:
+class LakeLayout:
     """A lake root and the URIs Spark uses for each zone of it."""
 
     root: str

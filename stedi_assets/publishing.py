@@ -9,152 +9,31 @@ the previous Delta version and downstream assets do not run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import dagster as dg
-from delta.tables import DeltaTable
-from pandera.pyspark import DataFrameModel
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets.catalog.glue import CatalogColumn, delta_table_input, json_table_input
-from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
+from stedi_assets import checks, delta_tables
+from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
+from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
-from stedi_assets.lake import Lake
-from stedi_assets.landing.assets import LANDING_DESCRIPTIONS
-from stedi_assets.metadata import PERSONAL_MASKS, bar_chart, example_keys, preview
+from stedi_assets.lake import LakeLayout
+from stedi_assets.metadata import bar_chart, preview
 from stedi_assets.resources import LakeResource
+from stedi_assets.zone_table import ZoneTable
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a zone asset yields: its materialization and check results (or failed checks)."""
 
-OWNERS = ["team:stedi-data-engineering"]
-SCHEMA_CHECK = "schema"
-ACCOUNTING_CHECK = "accounting_balances"
-QUARANTINE_CHECK = "no_quarantined_lines"
 
-
-@dataclass(frozen=True)
-class ZoneTable:
-    """A table of the trusted or curated zone: where it lives and what guards it."""
-
-    name: str
-    path: str
-    model: type[DataFrameModel]
-    privacy_check: str
-    privacy_rule: str
-    column_lineage: Mapping[str, Sequence[tuple[str, str]]]
-    """Each column's upstream (asset, column) pairs, shown as column lineage in the UI."""
-    example_key: tuple[str, ...]
-    """Columns that identify a row in a check failure's examples (personal ones hashed)."""
-    landing_source: str | None = None
-    """Set for trusted tables, which read a landing source and account for its lines."""
-
-    @property
-    def key(self) -> dg.AssetKey:
-        return dg.AssetKey(self.name)
-
-    @property
-    def zone(self) -> str:
-        """`trusted` or `curated`: the last part of the table's path."""
-        return self.path.rsplit("/", 1)[1]
-
-    @property
-    def holds_personal_data(self) -> bool:
-        return any(name in PERSONAL_MASKS for name in self.model.to_schema().columns)
-
-    def asset_options(self) -> dict[str, Any]:
-        """The `@asset` arguments every zone table shares: name, group, checks, kinds, tags and
-        its columns. The storage's kind (`file`, `s3`) is added when the definitions load."""
-        return {
-            "name": self.name,
-            "group_name": self.zone,
-            "check_specs": self.check_specs(),
-            "kinds": {"spark", "delta"},
-            "owners": OWNERS,
-            "tags": {"zone": self.zone, "pii": str(self.holds_personal_data).lower()},
-            "metadata": {"dagster/column_schema": self.declared_schema()},
-        }
-
-    def declared_schema(self) -> dg.TableSchema:
-        """The columns its Pandera model declares, with their descriptions (for the UI)."""
-        return dg.TableSchema(
-            columns=[
-                dg.TableColumn(
-                    name=name,
-                    type=column.dtype.type.simpleString(),
-                    description=column.description,
-                    constraints=dg.TableColumnConstraints(nullable=column.nullable),
-                )
-                for name, column in self.model.to_schema().columns.items()
-            ]
-        )
-
-    def lineage(self) -> dg.TableColumnLineage:
-        return dg.TableColumnLineage(
-            deps_by_column={
-                column: [dg.TableColumnDep(dg.AssetKey(asset), name) for asset, name in deps]
-                for column, deps in self.column_lineage.items()
-            }
-        )
-
-    def uri(self, lake: Lake) -> str:
-        return lake.uri(self.path)
-
-    def check_specs(self) -> list[dg.AssetCheckSpec]:
-        specs = [
-            dg.AssetCheckSpec(
-                SCHEMA_CHECK,
-                asset=self.key,
-                blocking=True,
-                description=f"Columns, types, nullability and rules of {self.model.__name__}.",
-            ),
-            dg.AssetCheckSpec(
-                self.privacy_check,
-                asset=self.key,
-                blocking=True,
-                description=self.privacy_rule,
-            ),
-        ]
-        if self.landing_source:
-            specs += [
-                dg.AssetCheckSpec(
-                    ACCOUNTING_CHECK,
-                    asset=self.key,
-                    blocking=True,
-                    description="Every landing line read is kept, quarantined or excluded for a "
-                    "stated reason: the counts add up to the lines read.",
-                ),
-                dg.AssetCheckSpec(
-                    QUARANTINE_CHECK,
-                    asset=self.key,
-                    description=f"Warns when lines of {self.landing_source} landing broke the "
-                    f"contract; they are in the `{self.landing_source}/quarantine` table.",
-                ),
-            ]
-        return specs
-
-
-def same_columns(upstream: str, columns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """Column lineage of columns copied from the same-named columns of `upstream`."""
-    return {column: [(upstream, column)] for column in columns}
-
-
-def read_table(spark: SparkSession, lake: Lake, table: ZoneTable) -> DataFrame:
+def read_table(spark: SparkSession, layout: LakeLayout, table: ZoneTable) -> DataFrame:
     """The published version of an upstream zone table."""
-    return spark.read.format("delta").load(table.uri(lake))
-
-
-def _write_delta(rows: DataFrame, uri: str) -> int:
-    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
-    return DeltaTable.forPath(rows.sparkSession, uri).history(1).first()["version"]
+    return delta_tables.read_table(spark, table.uri(layout))
 
 
 def _column_schema(table: ZoneTable, rows: DataFrame) -> dg.TableSchema:
-    descriptions = {
-        name: column.description for name, column in table.model.to_schema().columns.items()
-    }
+    descriptions = table.column_descriptions()
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -168,92 +47,25 @@ def _column_schema(table: ZoneTable, rows: DataFrame) -> dg.TableSchema:
     )
 
 
-QUARANTINE_COLUMNS = [
-    CatalogColumn("source_file", "string", "The landing file the line came from."),
-    CatalogColumn("line_number", "bigint", "The line's number in that file, from 1."),
-    CatalogColumn("line", "string", "The line as it was (may hold personal data)."),
-    CatalogColumn("reason", "string", "Every way the line breaks the data contract."),
-]
-
-
-def _catalog_entries(lake: Lake, table: ZoneTable, schema: dg.TableSchema) -> list[dict]:
-    """Glue table inputs for a zone table and, for a trusted one, its quarantine and landing.
-
-    Column comments are the descriptions the UI shows."""
+def _register_in_glue(
+    lake_resource: LakeResource, table: ZoneTable, schema: dg.TableSchema
+) -> str | None:
+    """Register the table (and a trusted table's quarantine and landing) in the Glue catalog
+    when one is configured; the database's name, or None."""
+    catalog = lake_resource.catalog()
+    if catalog is None:
+        return None
     columns = [CatalogColumn(c.name, c.type, c.description) for c in schema.columns]
-    entries = [delta_table_input(table.name, table.uri(lake), columns, table.model.__doc__ or "")]
     source = table.landing_source
-    if source:
-        comments = {column.name: column.comment for column in columns}
-        landing_columns = [
-            CatalogColumn(field.name, field.type_name, comments.get(field.name))
-            for field in LANDING_SOURCES_BY_NAME[source].fields
-        ]
-        entries += [
-            delta_table_input(
-                f"{source}_quarantine",
-                lake.quarantine(source),
-                QUARANTINE_COLUMNS,
-                f"Lines of {source} landing that broke the data contract, with the reason.",
-            ),
-            json_table_input(
-                f"{source}_landing",
-                lake.landing(source),
-                landing_columns,
-                LANDING_DESCRIPTIONS[source],
-            ),
-        ]
-    return entries
-
-
-def _schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
-    errors = table.model.validate(check_obj=rows).pandera.errors
-    failures = [
-        {"level": level, "category": category, **{k: str(v) for k, v in error.items()}}
-        for level, categories in errors.items()
-        for category, category_errors in categories.items()
-        for error in category_errors
-    ]
-    return dg.AssetCheckResult(
-        check_name=SCHEMA_CHECK,
-        passed=not failures,
-        metadata={
-            "failed_rules": len(failures),
-            "failing_columns": sorted({failure["column"] for failure in failures}),
-            "failures": dg.MetadataValue.json(failures),
-        },
-    )
-
-
-def _privacy_check(table: ZoneTable, violations: DataFrame) -> dg.AssetCheckResult:
-    count = violations.count()
-    metadata: dict[str, Any] = {"rule": table.privacy_rule, "violating_rows": count}
-    if count:
-        metadata["examples"] = dg.MetadataValue.json(example_keys(violations, table.example_key))
-    return dg.AssetCheckResult(check_name=table.privacy_check, passed=count == 0, metadata=metadata)
-
-
-def _accounting_checks(build: TrustedBuild, row_count: int) -> list[dg.AssetCheckResult]:
-    accounting = build.accounting
-    balances = accounting.balances and accounting.counts["kept"] == row_count
-    quarantined = accounting.counts[QUARANTINED]
-    return [
-        dg.AssetCheckResult(
-            check_name=ACCOUNTING_CHECK,
-            passed=balances,
-            metadata={
-                **accounting.as_metadata(),
-                "accounted": accounting.accounted,
-                "rows": row_count,
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=QUARANTINE_CHECK,
-            passed=quarantined == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"quarantined_lines": quarantined},
-        ),
-    ]
+    for table_input in zone_table_inputs(
+        lake_resource.layout,
+        table.table,
+        columns,
+        table.model.__doc__ or "",
+        LANDING_SOURCES_BY_NAME[source] if source else None,
+    ):
+        catalog.register(table_input)
+    return catalog.database
 
 
 def publish(
@@ -267,9 +79,9 @@ def publish(
 ) -> PublishEvents:
     """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables, and
     register them in the Glue catalog when one is configured."""
-    lake = lake_resource.lake
+    layout = lake_resource.layout
     spark = rows.sparkSession
-    uri = table.uri(lake)
+    uri = table.uri(layout)
     try:
         rows = rows.persist()
         row_count = rows.count()
@@ -278,11 +90,11 @@ def publish(
             context.log.info(f"{table.name}: landing lines {build.accounting.as_metadata()}")
         checks_started = time.perf_counter()
         results = [
-            _schema_check(table, rows),
-            _privacy_check(table, privacy_violations(rows)),
+            checks.schema_check(table, rows),
+            checks.privacy_check(table, privacy_violations(rows)),
         ]
         if build is not None:
-            results += _accounting_checks(build, row_count)
+            results += checks.accounting_checks(build, row_count)
         checks_seconds = time.perf_counter() - checks_started
         blocking_failures = [
             result.check_name
@@ -299,8 +111,8 @@ def publish(
         metadata: dict[str, object] = {}
         write_started = time.perf_counter()
         if build is not None and table.landing_source:
-            quarantine_uri = lake.quarantine(table.landing_source)
-            _write_delta(build.quarantine, quarantine_uri)
+            quarantine_uri = layout.quarantine(table.landing_source)
+            delta_tables.overwrite(build.quarantine, quarantine_uri)
             metadata.update(build.accounting.as_metadata())
             metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
             metadata["landing_funnel"] = bar_chart(
@@ -308,15 +120,13 @@ def publish(
                 "lines",
                 build.accounting.counts,
             )
-        version = _write_delta(rows, uri)
+        version = delta_tables.overwrite(rows, uri)
         write_seconds = time.perf_counter() - write_started
         context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
         column_schema = _column_schema(table, rows)
-        catalog = lake_resource.catalog()
-        if catalog is not None:
-            for table_input in _catalog_entries(lake, table, column_schema):
-                catalog.register(table_input)
-            context.log.info(f"{table.name}: registered in Glue database {catalog.database}")
+        database = _register_in_glue(lake_resource, table, column_schema)
+        if database is not None:
+            context.log.info(f"{table.name}: registered in Glue database {database}")
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": row_count,

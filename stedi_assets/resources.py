@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from stedi_assets import settings
 from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.contract import plausibility
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 
 
 def spark_config() -> dict[str, Any]:
@@ -140,8 +140,8 @@ class LakeResource(dg.ConfigurableResource):
     """How long replaced table versions stay readable before the vacuum deletes them."""
 
     @property
-    def lake(self) -> Lake:
-        return Lake(self.root)
+    def layout(self) -> LakeLayout:
+        return LakeLayout(self.root)
 
     def plausible_ranges(self) -> plausibility.PlausibleRanges:
         """The ranges outside which a value is quarantined, as of now."""
@@ -156,7 +156,7 @@ class LakeResource(dg.ConfigurableResource):
         """The Glue catalog tables are registered in, when `glue_database` is set."""
         if not self.glue_database:
             return None
-        if not self.lake.is_s3:
+        if not self.layout.is_s3:
             raise ValueError(
                 f"STEDI_GLUE_DATABASE={self.glue_database} needs an s3:// STEDI_LAKE: Athena "
                 f"cannot read {self.root}."

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from stedi_assets.publishing import ZoneTable
-from stedi_assets.zone_tables import ZONE_TABLES
+from stedi_assets.catalogue import ZONE_TABLES, LakeTable
 
 
-def _check_outcomes(instance: dg.DagsterInstance, table: ZoneTable) -> tuple[int, list[str]]:
+def _check_outcomes(instance: dg.DagsterInstance, table: LakeTable) -> tuple[int, list[str]]:
     """How many checks passed, and the names of those that did not (warnings marked)."""
-    keys = [spec.key for spec in table.check_specs()]
+    asset = dg.AssetKey(table.name)
+    keys = [dg.AssetCheckKey(asset, name) for name in table.check_names]
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     passed, not_passed = 0, []
     for key in keys:
@@ -36,7 +36,7 @@ def summarize(instance: dg.DagsterInstance) -> tuple[list[str], bool]:
     lines = [f"{'table':<26}{'rows':>10}{'checks':>9}{'quarantined':>13}  notes"]
     healthy = True
     for table in ZONE_TABLES:
-        event = instance.get_latest_materialization_event(table.key)
+        event = instance.get_latest_materialization_event(dg.AssetKey(table.name))
         if event is None or event.asset_materialization is None:
             lines.append(f"{table.name:<26}{'-':>10}{'-':>9}{'-':>13}  never materialized")
             healthy = False

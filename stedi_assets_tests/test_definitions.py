@@ -4,7 +4,8 @@ import dagster as dg
 import pytest
 
 from stedi_assets import defs, settings
-from stedi_assets.lake import Lake
+from stedi_assets.catalogue import ZONE_TABLES
+from stedi_assets.lake import LakeLayout
 from stedi_assets.resources import lake_resource, spark_config
 
 ZONE_ASSETS = {
@@ -52,6 +53,16 @@ def test_every_zone_table_has_blocking_schema_and_privacy_checks() -> None:
     assert len(blocking) == 5 * 2 + 3 and all(spec.blocking for spec in blocking)
 
 
+def test_the_catalogue_names_the_checks_the_graph_has() -> None:
+    """The summary learns each table's checks from the leaf catalogue: they are the graph's."""
+    graph = defs().resolve_asset_graph()
+    for table in ZONE_TABLES:
+        in_graph = {
+            key.name for key in graph.asset_check_keys if key.asset_key.path == [table.name]
+        }
+        assert set(table.check_names) == in_graph and "" not in in_graph
+
+
 def test_runs_use_one_process_and_one_spark_session() -> None:
     job = defs().resolve_implicit_global_asset_job_def()
     assert job.executor_def is dg.in_process_executor
@@ -90,9 +101,9 @@ def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_an_s3_root_is_read_through_s3a_and_a_folder_absolutely(tmp_path, monkeypatch) -> None:
-    assert Lake("s3://bucket/p/").uri("customer/trusted") == "s3a://bucket/p/customer/trusted"
+    assert LakeLayout("s3://bucket/p/").uri("customer/trusted") == "s3a://bucket/p/customer/trusted"
     monkeypatch.chdir(tmp_path)
-    assert Lake("lake").landing("customer") == f"{tmp_path}/lake/customer/landing"
+    assert LakeLayout("lake").landing("customer") == f"{tmp_path}/lake/customer/landing"
 
 
 def test_the_erasure_job_takes_a_hash_never_an_email() -> None:

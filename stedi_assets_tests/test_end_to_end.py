@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets.catalog.sql import run_query
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.lakes import (
@@ -160,7 +160,7 @@ def test_sql_over_the_lake_by_asset_name(cli_lake: tuple[Path, Path], spark: Spa
         " (select count(*) from customer_quarantine),"
         " (select count(distinct email) from customer_landing)"
     )
-    (row,) = run_query(spark, Lake(str(lake)), query).collect()
+    (row,) = run_query(spark, LakeLayout(str(lake)), query).collect()
     assert row[0] == len(expected.machine_learning_curated)
     assert row[1] == len(expected.quarantined["customer"])
     assert row[2] > len(expected.customer_trusted)

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 # Run in a fresh interpreter: os.environ is replaced by a mapping that records who reads it,
 # and an audit hook records file and network access; each is attributed to the innermost frame
 # outside the standard library, and counts when that frame is in the package. The import
@@ -98,3 +100,28 @@ def test_importing_any_module_reads_no_setting_and_touches_no_file(tmp_path: Pat
     assert len(report["modules"]) > 30 and "stedi_assets.definitions" in report["modules"]
     assert report["found"] == []
     assert [entry[:2] for entry in report["control"]] == [["environ", "STEDI_LAKE"]]
+
+
+# What each module may pull in: the catalogue and the layout are leaves (standard library
+# only); the commands that only need to know where tables are stay clear of Pandera and Glue.
+HEAVY = {"pandera", "delta", "pyspark", "dagster", "boto3", "stedi_assets.catalog.glue"}
+ALLOWED = {
+    "stedi_assets.catalogue": set(),
+    "stedi_assets.lake": set(),
+    "stedi_assets.summary": {"dagster"},
+    "stedi_assets.catalog.sql": {"pyspark", "delta"},
+    "stedi_assets.erasure.lake": {"pyspark", "delta"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(ALLOWED))
+def test_modules_import_only_what_they_need(module: str, tmp_path: Path) -> None:
+    probe = (
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted({{m for m in sys.modules if m in {sorted(HEAVY)!r}}})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True, text=True, check=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert set(json.loads(result.stdout.splitlines()[-1])) == ALLOWED[module]

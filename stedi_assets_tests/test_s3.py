@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.catalog.glue import CatalogColumn, GlueCatalog, delta_table_input
 from stedi_assets.cli import materialize_all_command
-from stedi_assets.lake import LANDING_SOURCES, Lake
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT, free_port
@@ -42,13 +42,13 @@ TABLE_PATHS = {
 
 
 def upload_landing(local_root: Path, s3_root: str, endpoint: str) -> None:
-    store = landing_store(Lake(s3_root), lambda: boto3.client("s3", endpoint_url=endpoint))
+    store = landing_store(LakeLayout(s3_root), lambda: boto3.client("s3", endpoint_url=endpoint))
     for source in LANDING_SOURCES:
         for path in sorted((local_root / source / "landing").iterdir()):
             store.write(source, path.name, path.read_bytes())
 
 
-def tables(spark: SparkSession, lake: Lake) -> dict[str, Counter]:
+def tables(spark: SparkSession, lake: LakeLayout) -> dict[str, Counter]:
     def rows(path: str) -> Counter:
         frame = spark.read.format("delta").load(lake.uri(path))
         if "source_file" in frame.columns:  # quarantine: the file's name, not its URI
@@ -70,7 +70,7 @@ def test_the_graph_on_s3_gives_the_same_tables_as_on_a_folder(
     assert materialize_lake(s3_root, spark, **glue).success
     assert materialize_lake(local, spark).success
 
-    on_s3, on_folder = tables(spark, Lake(s3_root)), tables(spark, Lake(str(local)))
+    on_s3, on_folder = tables(spark, LakeLayout(s3_root)), tables(spark, LakeLayout(str(local)))
     assert on_s3 == on_folder
     expected = compute_expected(local)
     for table in ("customer_trusted", "machine_learning_curated"):
@@ -214,7 +214,7 @@ def test_s3_going_away_mid_run_fails_it_cleanly_and_the_next_run_recovers(
         # The session's own S3 server sees the same buckets (moto keeps them in this process):
         # the next run goes through it.
         assert materialize_lake(s3_root, spark).success
-        on_s3, expected = tables(spark, Lake(s3_root)), compute_expected(local)
+        on_s3, expected = tables(spark, LakeLayout(s3_root)), compute_expected(local)
         for table in ZONE_TABLE_PATHS:
             assert on_s3[table] == Counter(getattr(expected, table)) and on_s3[table], table
     finally:

@@ -8,7 +8,12 @@ trusted, curated and quarantine tables become Delta tables that Athena reads nat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stedi_assets.catalogue import LakeTable
+    from stedi_assets.contract.landing import LandingSource
+    from stedi_assets.lake import LakeLayout
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -84,6 +89,47 @@ def json_table_input(
         },
     }
     return _table_input(name, description, {"classification": "json"}, columns, storage)
+
+
+QUARANTINE_COLUMNS = [
+    CatalogColumn("source_file", "string", "The landing file the line came from."),
+    CatalogColumn("line_number", "bigint", "The line's number in that file, from 1."),
+    CatalogColumn("line", "string", "The line as it was (may hold personal data)."),
+    CatalogColumn("reason", "string", "Every way the line breaks the data contract."),
+]
+
+
+def zone_table_inputs(
+    layout: LakeLayout,
+    table: LakeTable,
+    columns: list[CatalogColumn],
+    description: str,
+    landing: LandingSource | None = None,
+) -> list[dict[str, Any]]:
+    """Glue table inputs for a zone table and, for a trusted one (which reads `landing`), its
+    quarantine and its landing folder. Column comments are the descriptions the UI shows."""
+    inputs = [delta_table_input(table.name, table.uri(layout), columns, description)]
+    if landing is not None:
+        comments = {column.name: column.comment for column in columns}
+        landing_columns = [
+            CatalogColumn(field.name, field.type_name, comments.get(field.name))
+            for field in landing.fields
+        ]
+        inputs += [
+            delta_table_input(
+                f"{landing.name}_quarantine",
+                layout.quarantine(landing.name),
+                QUARANTINE_COLUMNS,
+                f"Lines of {landing.name} landing that broke the data contract, with the reason.",
+            ),
+            json_table_input(
+                f"{landing.name}_landing",
+                layout.landing(landing.name),
+                landing_columns,
+                landing.description,
+            ),
+        ]
+    return inputs
 
 
 @dataclass(frozen=True)

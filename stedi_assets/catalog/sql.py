@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import sys
 
-from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
+from stedi_assets import delta_tables
+from stedi_assets.catalogue import QUARANTINE_TABLES, ZONE_TABLES
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
-from stedi_assets.lake import LANDING_SOURCES, Lake
-from stedi_assets.zone_tables import ZONE_TABLES
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 
 
-def lake_views(spark: SparkSession, lake: Lake) -> dict[str, DataFrame]:
+def lake_views(spark: SparkSession, lake: LakeLayout) -> dict[str, DataFrame]:
     """Every table of the lake that exists, by name."""
-    delta_uris = {table.name: table.uri(lake) for table in ZONE_TABLES}
-    delta_uris |= {f"{source}_quarantine": lake.quarantine(source) for source in LANDING_SOURCES}
-    views = {
-        name: spark.read.format("delta").load(uri)
-        for name, uri in delta_uris.items()
-        if DeltaTable.isDeltaTable(spark, uri)
-    }
+    views = {}
+    for table in (*ZONE_TABLES, *QUARANTINE_TABLES):
+        rows = delta_tables.read_table_if_exists(spark, table.uri(lake))
+        if rows is not None:
+            views[table.name] = rows
     for source in LANDING_SOURCES:
         try:
             views[f"{source}_landing"] = spark.read.schema(
@@ -39,7 +37,7 @@ def lake_views(spark: SparkSession, lake: Lake) -> dict[str, DataFrame]:
     return views
 
 
-def run_query(spark: SparkSession, lake: Lake, query: str) -> DataFrame:
+def run_query(spark: SparkSession, lake: LakeLayout, query: str) -> DataFrame:
     for name, frame in lake_views(spark, lake).items():
         frame.createOrReplaceTempView(name)
     return spark.sql(query)

@@ -56,9 +56,11 @@ class LandingField:
 
 @dataclass(frozen=True)
 class LandingSource:
-    """A landing source: the folder name in the lake and the fields of its JSON records."""
+    """A landing source: the folder name in the lake, what it holds and the fields of its JSON
+    records."""
 
     name: str
+    description: str
     fields: tuple[LandingField, ...]
 
     @property
@@ -77,6 +79,9 @@ def _fields(*specs: tuple) -> tuple[LandingField, ...]:
 
 CUSTOMER = LandingSource(
     "customer",
+    "Customer records written by the STEDI mobile app and website, one JSON object per line: "
+    "name, email, phone, birthday, the serial number of the customer's step trainer, and consent "
+    "dates. A customer may appear many times; the newest record counts.",
     _fields(
         ("customerName", T.StringType(), False),
         ("email", T.StringType(), True),
@@ -92,6 +97,8 @@ CUSTOMER = LandingSource(
 )
 ACCELEROMETER = LandingSource(
     "accelerometer",
+    "Phone accelerometer readings written by the mobile app during step training: the user's "
+    "email, a timestamp in epoch milliseconds and x/y/z acceleration.",
     _fields(
         ("user", T.StringType(), True),
         ("timestamp", T.LongType(), True, TIME),
@@ -102,6 +109,8 @@ ACCELEROMETER = LandingSource(
 )
 STEP_TRAINER = LandingSource(
     "step_trainer",
+    "Step-trainer sensor readings keyed by the device's serial number: reading time in epoch "
+    "milliseconds and the distance to the object in front of the sensor.",
     _fields(
         ("sensorReadingTime", T.LongType(), True, TIME),
         ("serialNumber", T.StringType(), True),

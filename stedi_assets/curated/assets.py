@@ -29,8 +29,8 @@ def customers_curated(
     of the machine-learning table. Same columns as customer_trusted. Contains personal data.
     """
     spark = pyspark.spark_session
-    customers = read_table(spark, lake.lake, CUSTOMER_TRUSTED)
-    readings = read_table(spark, lake.lake, ACCELEROMETER_TRUSTED)
+    customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
+    readings = read_table(spark, lake.layout, ACCELEROMETER_TRUSTED)
     yield from publish(
         context,
         lake,
@@ -57,11 +57,11 @@ def machine_learning_curated(
     research. No personal data: no name, email, phone or birthday.
     """
     spark = pyspark.spark_session
-    device_readings = read_table(spark, lake.lake, STEP_TRAINER_TRUSTED)
+    device_readings = read_table(spark, lake.layout, STEP_TRAINER_TRUSTED)
     pairs = build_machine_learning_curated(
         device_readings,
-        read_table(spark, lake.lake, ACCELEROMETER_TRUSTED),
-        read_table(spark, lake.lake, CUSTOMERS_CURATED),
+        read_table(spark, lake.layout, ACCELEROMETER_TRUSTED),
+        read_table(spark, lake.layout, CUSTOMERS_CURATED),
     )
     trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
     yield from publish(

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+from stedi_assets import catalogue
 from stedi_assets.contract.landing import CUSTOMER
 from stedi_assets.curated.schemas import CustomersCurated, MachineLearningCurated
-from stedi_assets.publishing import ZoneTable, same_columns
+from stedi_assets.zone_table import ZoneTable, same_columns
 
 DEVICE_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
 PHONE_COLUMNS = ("x", "y", "z")
 
 CUSTOMERS_CURATED = ZoneTable(
-    name="customers_curated",
-    path="customer/curated",
+    table=catalogue.CUSTOMERS_CURATED,
     model=CustomersCurated,
-    privacy_check="only_consenting_customers",
     privacy_rule="Every row is a customer of customer_trusted.",
     column_lineage=same_columns("customer_trusted", CUSTOMER.columns),
     example_key=("email",),
 )
 MACHINE_LEARNING_CURATED = ZoneTable(
-    name="machine_learning_curated",
-    path="step_trainer/curated",
+    table=catalogue.MACHINE_LEARNING_CURATED,
     model=MachineLearningCurated,
-    privacy_check="only_trusted_device_readings",
     privacy_rule="Every row's device reading (serialNumber, sensorReadingTime) is in "
     "step_trainer_trusted; the strict schema keeps personal columns out.",
     column_lineage={

@@ -47,16 +47,16 @@ def erase_customer(
     if not lake.erasure_salt:
         raise dg.Failure("Erasure needs STEDI_ERASURE_SALT, the salt its email hashes use.")
     spark = pyspark.spark_session
-    store = landing_store(lake.lake, s3.get_client)
+    store = landing_store(lake.layout, s3.get_client)
     people = serials_only_they_carry(
         store, ErasedPeople(lake.erasure_salt, frozenset([config.email_hash]))
     )
     context.log.info(f"Erasing 1 customer and {len(people.serial_numbers)} devices only they use")
     landing_lines = erase_from_landing(store, people, context.log.info)
-    rows = erase_from_tables(spark, lake.lake, people, context.log.info)
-    record_erasure(spark, lake.lake, people, landing_lines, sum(rows.values()))
+    rows = erase_from_tables(spark, lake.layout, people, context.log.info)
+    record_erasure(spark, lake.layout, people, landing_lines, sum(rows.values()))
     retention = 0 if config.vacuum_now else lake.history_retention_hours
-    vacuumed = vacuum(spark, lake.lake, retention)
+    vacuumed = vacuum(spark, lake.layout, retention)
     context.add_output_metadata(
         {
             "landing_lines_removed": landing_lines,
@@ -79,7 +79,7 @@ def vacuum_old_versions(
 ) -> None:
     """Delete table versions older than the history retention, so withdrawn or erased
     customers' rows do not outlive it in Delta's history."""
-    vacuumed = vacuum(pyspark.spark_session, lake.lake, lake.history_retention_hours)
+    vacuumed = vacuum(pyspark.spark_session, lake.layout, lake.history_retention_hours)
     context.log.info(f"Vacuumed {len(vacuumed)} tables: {lake.history_retention_hours} h kept")
 
 

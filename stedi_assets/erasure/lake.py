@@ -14,24 +14,15 @@ import datetime
 import os
 from collections.abc import Callable, Iterator
 
-from delta.tables import DeltaTable
-from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from stedi_assets import delta_tables
+from stedi_assets.catalogue import ERASURE_LOG, PERSONAL_TABLES
 from stedi_assets.contract.customers import hashed_email
 from stedi_assets.erasure.matching import EMAIL_TOKEN, ErasedPeople, file_lines, without_erased
-from stedi_assets.lake import LANDING_SOURCES, Lake
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import LandingStore
-from stedi_assets.zone_tables import ZONE_TABLES
-
-ERASURE_LOG = "erasure/log"
-"""The erasure log's path under the lake root: one row per request, no personal data."""
-
-
-def table_paths() -> list[str]:
-    """Every table of the lake that can hold a person's rows."""
-    return [table.path for table in ZONE_TABLES] + [f"{s}/quarantine" for s in LANDING_SOURCES]
 
 
 def _mentions(frame: DataFrame, people: ErasedPeople) -> Column:
@@ -52,16 +43,6 @@ def _mentions(frame: DataFrame, people: ErasedPeople) -> Column:
     for condition in conditions[1:]:
         mentioned = mentioned | F.coalesce(condition, F.lit(False))
     return mentioned
-
-
-def read_delta(spark: SparkSession, uri: str) -> DataFrame | None:
-    """A Delta table, or None when there is none at `uri` yet."""
-    try:
-        return spark.read.format("delta").load(uri)
-    except AnalysisException as error:
-        if error.getCondition() in ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE"):
-            return None
-        raise
 
 
 def erase_from_landing(
@@ -91,21 +72,20 @@ def serials_only_they_carry(store: LandingStore, people: ErasedPeople) -> Erased
 
 
 def erase_from_tables(
-    spark: SparkSession, lake: Lake, people: ErasedPeople, progress: Callable[[str], None]
+    spark: SparkSession, lake: LakeLayout, people: ErasedPeople, progress: Callable[[str], None]
 ) -> dict[str, int]:
     """Rewrite each table that holds the people's rows without them; rows removed per table."""
     removed: dict[str, int] = {}
-    for path in table_paths():
-        uri = lake.uri(path)
-        rows = read_delta(spark, uri)
+    for table in PERSONAL_TABLES:
+        uri = table.uri(lake)
+        rows = delta_tables.read_table_if_exists(spark, uri)
         if rows is None:
             continue
         theirs = rows.where(_mentions(rows, people)).count()
         if theirs:
-            # Delta reads the version it started from: overwriting the table read is safe.
-            rows.where(~_mentions(rows, people)).write.format("delta").mode("overwrite").save(uri)
-            progress(f"{path}: removed {theirs} rows")
-            removed[path] = theirs
+            delta_tables.replace_rows(rows.where(~_mentions(rows, people)), uri)
+            progress(f"{table.path}: removed {theirs} rows")
+            removed[table.path] = theirs
     return removed
 
 
@@ -124,7 +104,7 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
                 spark.conf.set(key, value)
 
 
-def vacuum(spark: SparkSession, lake: Lake, retention_hours: float) -> list[str]:
+def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> list[str]:
     """Delete the files of table versions older than `retention_hours` from every table.
 
     Delta refuses a retention below its 7-day default unless told that no reader still needs
@@ -137,15 +117,15 @@ def vacuum(spark: SparkSession, lake: Lake, retention_hours: float) -> list[str]
     }
     vacuumed = []
     with _session_conf(spark, settings):
-        for path in [*table_paths(), ERASURE_LOG]:
-            if read_delta(spark, lake.uri(path)) is not None:
-                DeltaTable.forPath(spark, lake.uri(path)).vacuum(retention_hours)
-                vacuumed.append(path)
+        for table in (*PERSONAL_TABLES, ERASURE_LOG):
+            if delta_tables.read_table_if_exists(spark, table.uri(lake)) is not None:
+                delta_tables.vacuum(spark, table.uri(lake), retention_hours)
+                vacuumed.append(table.path)
     return vacuumed
 
 
 def record_erasure(
-    spark: SparkSession, lake: Lake, people: ErasedPeople, landing_lines: int, rows: int
+    spark: SparkSession, lake: LakeLayout, people: ErasedPeople, landing_lines: int, rows: int
 ) -> None:
     """Append the request to the erasure log: hashes and counts only."""
     now = datetime.datetime.now(datetime.UTC)
@@ -154,10 +134,10 @@ def record_erasure(
         "email_hash string, erased_at timestamp, landing_lines_removed long, "
         "table_rows_removed long",
     )
-    entries.write.format("delta").mode("append").save(lake.uri(ERASURE_LOG))
+    delta_tables.append(entries, ERASURE_LOG.uri(lake))
 
 
-def erased_email_hashes(spark: SparkSession, lake: Lake) -> DataFrame | None:
+def erased_email_hashes(spark: SparkSession, lake: LakeLayout) -> DataFrame | None:
     """The hashes of every erased email, or None before the first erasure."""
-    log = read_delta(spark, lake.uri(ERASURE_LOG))
+    log = delta_tables.read_table_if_exists(spark, ERASURE_LOG.uri(lake))
     return None if log is None else log.select("email_hash").distinct()

@@ -25,7 +25,7 @@ from stedi_assets.landing.store import LandingFile, landing_store
 from stedi_assets.resources import LakeResource
 
 SENSOR_NAME = "landing_files_sensor"
-ZONE_ASSETS = dg.AssetSelection.groups("trusted", "curated")
+ZONE_ASSET_SELECTION = dg.AssetSelection.groups("trusted", "curated")
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -99,7 +99,7 @@ def landing_files_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
     """The sensor, listing the landing folders every `minimum_interval_seconds`."""
     return dg.sensor(
         name=SENSOR_NAME,
-        target=ZONE_ASSETS,
+        target=ZONE_ASSET_SELECTION,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=minimum_interval_seconds,
         description="Rebuilds the tables that new, rewritten or deleted landing files feed: a "
@@ -122,7 +122,7 @@ def rebuild_what_changed_files_feed(
             f"Run {running[0].dagster_run.run_id} is not finished; files that arrived since "
             "are picked up after it."
         )
-    store = landing_store(lake.lake, s3.get_client)
+    store = landing_store(lake.layout, s3.get_client)
     previous = decode_cursor(context.cursor)
     listing = {source: store.list_files(source) for source in LANDING_SOURCES}
     changes = {

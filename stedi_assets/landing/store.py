@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from stedi_assets.lake import Lake
+from stedi_assets.lake import LakeLayout
 
 
 @dataclass(frozen=True, order=True)
@@ -107,7 +107,7 @@ class S3LandingStore:
         )
 
 
-def landing_store(lake: Lake, s3_client_factory: Any) -> LandingStore:
+def landing_store(lake: LakeLayout, s3_client_factory: Any) -> LandingStore:
     """The store for the lake's root; `s3_client_factory()` is only called for S3 roots."""
     if lake.is_s3:
         bucket, _, prefix = lake.root.split("://", 1)[1].partition("/")

@@ -45,9 +45,9 @@ def customer_trusted(
     table on the next run. Contains personal data.
     """
     parsed = load_customers(
-        pyspark.spark_session, lake.lake.landing("customer"), lake.plausible_ranges()
+        pyspark.spark_session, lake.layout.landing("customer"), lake.plausible_ranges()
     )
-    erased = erased_email_hashes(pyspark.spark_session, lake.lake)
+    erased = erased_email_hashes(pyspark.spark_session, lake.layout)
     if erased is not None and not lake.erasure_salt:
         raise dg.Failure("The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt.")
     build = build_customer_trusted(parsed, erased, lake.erasure_salt or "")
@@ -78,9 +78,9 @@ def accelerometer_trusted(
     """
     spark = pyspark.spark_session
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-    customers = read_table(spark, lake.lake, CUSTOMER_TRUSTED)
+    customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
     ranges = lake.plausible_ranges()
-    parsed = load_landing(spark, lake.lake.landing("accelerometer"), ACCELEROMETER, ranges)
+    parsed = load_landing(spark, lake.layout.landing("accelerometer"), ACCELEROMETER, ranges)
     build = build_accelerometer_trusted(parsed, customers, since_consent)
     consent = privacy.consent_by_email(customers, "user")
     yield from publish(
@@ -116,10 +116,10 @@ def step_trainer_trusted(
     spark = pyspark.spark_session
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
     ranges = lake.plausible_ranges()
-    customers = load_customers(spark, lake.lake.landing("customer"), ranges)
+    customers = load_customers(spark, lake.layout.landing("customer"), ranges)
     current = current_customer_records(customers)
-    curated = read_table(spark, lake.lake, CUSTOMERS_CURATED)
-    parsed = load_landing(spark, lake.lake.landing("step_trainer"), STEP_TRAINER, ranges)
+    curated = read_table(spark, lake.layout, CUSTOMERS_CURATED)
+    parsed = load_landing(spark, lake.layout.landing("step_trainer"), STEP_TRAINER, ranges)
     build = build_step_trainer_trusted(parsed, current, curated, since_consent)
     consent = privacy.consent_by_device(current, curated)
     yield from publish(

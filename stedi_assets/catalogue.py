@@ -1,0 +1,77 @@
+"""The lake's tables: each one's name, its path under the lake root, and its zone.
+
+A leaf module (standard library only), so anything may learn where a table lives and which
+checks guard it without importing Spark, Pandera, Delta or Glue: the summary, SQL over the lake
+and erasure read it; the zone assets add their schemas and rules on top (`zone_table.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
+
+SCHEMA_CHECK = "schema"
+ACCOUNTING_CHECK = "accounting_balances"
+QUARANTINE_CHECK = "no_quarantined_lines"
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A Delta table of the lake. Zone tables are assets of the same name."""
+
+    name: str
+    path: str
+    privacy_check: str = ""
+    """The name of the blocking check of the table's privacy invariant (zone tables only)."""
+    landing_source: str | None = None
+    """Set for trusted tables, which read a landing source and account for its lines."""
+
+    @property
+    def zone(self) -> str:
+        """`trusted`, `curated` or `quarantine`: the last part of the table's path."""
+        return self.path.rsplit("/", 1)[1]
+
+    def uri(self, layout: LakeLayout) -> str:
+        return layout.uri(self.path)
+
+    @property
+    def check_names(self) -> tuple[str, ...]:
+        """The checks of a zone table, as the UI and the summary name them."""
+        names = (SCHEMA_CHECK, self.privacy_check)
+        return names + ((ACCOUNTING_CHECK, QUARANTINE_CHECK) if self.landing_source else ())
+
+
+CUSTOMER_TRUSTED = LakeTable(
+    "customer_trusted", "customer/trusted", "only_consenting_customers", "customer"
+)
+ACCELEROMETER_TRUSTED = LakeTable(
+    "accelerometer_trusted", "accelerometer/trusted", "only_consenting_customers", "accelerometer"
+)
+CUSTOMERS_CURATED = LakeTable("customers_curated", "customer/curated", "only_consenting_customers")
+STEP_TRAINER_TRUSTED = LakeTable(
+    "step_trainer_trusted", "step_trainer/trusted", "only_consenting_customers", "step_trainer"
+)
+MACHINE_LEARNING_CURATED = LakeTable(
+    "machine_learning_curated", "step_trainer/curated", "only_trusted_device_readings"
+)
+
+ZONE_TABLES = (
+    CUSTOMER_TRUSTED,
+    ACCELEROMETER_TRUSTED,
+    CUSTOMERS_CURATED,
+    STEP_TRAINER_TRUSTED,
+    MACHINE_LEARNING_CURATED,
+)
+"""Every trusted and curated table, in the order a full run builds them."""
+
+QUARANTINE_TABLES = tuple(
+    LakeTable(f"{source}_quarantine", f"{source}/quarantine") for source in LANDING_SOURCES
+)
+"""Each landing source's lines that broke the contract, with the reason (personal data)."""
+
+ERASURE_LOG = LakeTable("erasure_log", "erasure/log")
+"""One row per erasure request: hashes and counts, no personal data."""
+
+PERSONAL_TABLES = ZONE_TABLES + QUARANTINE_TABLES
+"""Every table that can hold a person's rows (erasure rewrites them)."""

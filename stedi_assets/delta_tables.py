@@ -1,0 +1,57 @@
+"""Every Delta Lake read and write of the project, and the one way it opens a table.
+
+A table is opened by its URI (a folder or `s3a://`); the zone assets, erasure, the vacuum and
+SQL over the lake all come through here, so a change to how tables are read or committed is
+made once.
+"""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+
+_NO_TABLE = ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")
+
+
+def read_table(spark: SparkSession, uri: str) -> DataFrame:
+    """The table's latest committed version."""
+    return spark.read.format("delta").load(uri)
+
+
+def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
+    """The table's latest version, or None when there is no table at `uri` yet."""
+    try:
+        return read_table(spark, uri)
+    except AnalysisException as error:
+        if error.getCondition() in _NO_TABLE:
+            return None
+        raise
+
+
+def overwrite(rows: DataFrame, uri: str) -> int:
+    """Replace the table's rows (and schema) with `rows` in one commit; its version number.
+
+    Readers keep the previous version until the commit lands; the previous versions stay in
+    the table's history until the vacuum."""
+    rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    return latest_version(rows.sparkSession, uri)
+
+
+def replace_rows(rows: DataFrame, uri: str) -> None:
+    """Replace the table's rows with `rows`, which may be read from the table itself: Delta
+    reads the version it started from."""
+    rows.write.format("delta").mode("overwrite").save(uri)
+
+
+def append(rows: DataFrame, uri: str) -> None:
+    rows.write.format("delta").mode("append").save(uri)
+
+
+def latest_version(spark: SparkSession, uri: str) -> int:
+    return DeltaTable.forPath(spark, uri).history(1).first()["version"]
+
+
+def vacuum(spark: SparkSession, uri: str, retention_hours: float) -> None:
+    """Delete the files of the table's versions older than `retention_hours`."""
+    DeltaTable.forPath(spark, uri).vacuum(retention_hours)
