@@ -71,7 +71,9 @@ def spark_jobs(event_log: Path) -> Iterator[SparkJob]:
         kind = event["Event"]
         if kind == "SparkListenerJobStart":
             properties = event.get("Properties", {})
-            site = properties.get("callSite.short", "?")
+            site = properties.get("callSite.short") or properties.get(
+                "spark.job.description", "Spark internal (Delta, py4j)"
+            )
             starts[event["Job ID"]] = (event["Submission Time"] / 1000, site)
         elif kind == "SparkListenerJobEnd" and event["Job ID"] in starts:
             start, site = starts.pop(event["Job ID"])
