@@ -14,6 +14,7 @@ start without Dagster or Spark. Settings come from the environment (see the READ
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -127,6 +128,15 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect_server(args: argparse.Namespace) -> int:
+    from stedi_assets.resources import connect_server_command
+
+    command, environment = connect_server_command(args.port)
+    print(f"Spark Connect server on sc://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execve(command[0], command, {**os.environ, **environment})
+    return 0  # not reached: the server replaces this process
+
+
 def _demo_s3(args: argparse.Namespace) -> int:
     from stedi_assets.demo_s3 import run_demo
 
@@ -224,6 +234,20 @@ def parser() -> argparse.ArgumentParser:
     )
     erase.add_argument(
         "--print-hash", action="store_true", help="only print the email's salted hash"
+    )
+
+    server = add(
+        "connect-server",
+        _connect_server,
+        "run a Spark Connect server that runs can share",
+        "On loopback, with the project's jars and Delta's extensions; runs use it when "
+        "STEDI_SPARK_REMOTE=sc://127.0.0.1:PORT, so none starts a Spark of its own.",
+    )
+    server.add_argument(
+        "--port",
+        type=int,
+        default=settings.DEFAULT_CONNECT_PORT,
+        help=f"port (default {settings.DEFAULT_CONNECT_PORT})",
     )
 
     demo = add(

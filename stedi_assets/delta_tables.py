@@ -7,7 +7,6 @@ made once.
 
 from __future__ import annotations
 
-from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
@@ -22,7 +21,9 @@ def read_table(spark: SparkSession, uri: str) -> DataFrame:
 def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
     """The table's latest version, or None when there is no table at `uri` yet."""
     try:
-        return read_table(spark, uri)
+        rows = read_table(spark, uri)
+        rows.schema  # noqa: B018 - Spark Connect resolves a read only when asked
+        return rows
     except AnalysisException as error:
         if error.getCondition() in _NO_TABLE:
             return None
@@ -48,10 +49,16 @@ def append(rows: DataFrame, uri: str) -> None:
     rows.write.format("delta").mode("append").save(uri)
 
 
+def _table(uri: str) -> str:
+    """The table at `uri` in Delta's SQL: its commands run wherever the session's Spark runs
+    (in this process, or on a Spark Connect server), where the JVM `DeltaTable` API does not."""
+    return "delta.`" + uri.replace("`", "``") + "`"
+
+
 def latest_version(spark: SparkSession, uri: str) -> int:
-    return DeltaTable.forPath(spark, uri).history(1).first()["version"]
+    return spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").first()["version"]
 
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: float) -> None:
     """Delete the files of the table's versions older than `retention_hours`."""
-    DeltaTable.forPath(spark, uri).vacuum(retention_hours)
+    spark.sql(f"VACUUM {_table(uri)} RETAIN {retention_hours:f} HOURS").collect()

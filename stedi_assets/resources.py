@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 import dagster as dg
@@ -16,13 +18,46 @@ from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.contract import plausibility
 from stedi_assets.lake import LakeLayout
 
+SESSION_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    # No per-file column statistics in Delta's log: they would copy personal values (an
+    # email's min and max) into log files that outlive an erasure's vacuum.
+    "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
+}
+"""Settings the results depend on: set on every session, local or remote."""
+
 
 def spark_config() -> dict[str, Any]:
     """Spark settings for this project; each can be overridden through `settings`.
 
-    The Delta Lake and s3a jars come from the cache `make setup` fills, through the class path,
-    so a run never downloads anything.
+    With `STEDI_SPARK_REMOTE` the session is a Spark Connect client of that server (which has
+    the jars, Delta's extensions and the memory; see `connect_server_command`) and only
+    session settings are sent. Otherwise a local Spark is started: the Delta Lake and s3a jars
+    come from the cache `make setup` fills, through the class path, so a run never downloads
+    anything.
     """
+    remote = settings.spark_remote()
+    if remote:
+        return {
+            "spark.remote": remote,
+            "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions()),
+            **SESSION_SETTINGS,
+            **settings.spark_overrides(),
+        }
+    return {
+        "spark.master": settings.spark_master(),
+        "spark.app.name": "stedi-lakehouse",
+        "spark.driver.memory": settings.spark_driver_memory(),
+        **server_config(),
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions()),
+        "spark.ui.showConsoleProgress": "false",
+        **settings.spark_overrides(),
+    }
+
+
+def server_config() -> dict[str, str]:
+    """What a Spark that runs the project's work needs, local or a Spark Connect server: the
+    jars, Delta's extensions and catalog, s3a and the session settings."""
     jars = sorted(settings.jars_dir().glob("*.jar"))
     if not any(jar.name.startswith("delta-spark") for jar in jars):
         raise RuntimeError(
@@ -31,25 +66,74 @@ def spark_config() -> dict[str, Any]:
         )
     class_path = ":".join(str(jar) for jar in jars)
     return {
-        "spark.master": settings.spark_master(),
-        "spark.app.name": "stedi-lakehouse",
-        "spark.driver.memory": settings.spark_driver_memory(),
         "spark.driver.extraClassPath": class_path,
         "spark.executor.extraClassPath": class_path,
-        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions()),
         # Delta's default of 50 partitions for replaying a table's log suits huge logs; ours
         # are a few versions long, so one task per core is faster.
         "spark.databricks.delta.snapshotPartitions": str(os.cpu_count() or 1),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.session.timeZone": "UTC",
-        # No per-file column statistics in Delta's log: they would copy personal values (an
-        # email's min and max) into log files that outlive an erasure's vacuum.
-        "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
-        "spark.ui.showConsoleProgress": "false",
+        **SESSION_SETTINGS,
         **_s3a_config(),
+    }
+
+
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def connect_server_command(
+    port: int = settings.DEFAULT_CONNECT_PORT,
+) -> tuple[list[str], dict[str, str]]:
+    """The command (and the environment it needs) that starts a Spark Connect server on
+    loopback with everything a run needs: the project's jars, Delta's extensions, s3a, the
+    session settings, `STEDI_SPARK_MASTER` and `STEDI_SPARK_DRIVER_MEMORY`. PySpark ships the
+    server (`spark-connect` is among its jars)."""
+    import pyspark
+
+    spark_home = os.path.dirname(pyspark.__file__)
+    config = {
+        **server_config(),
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.ui.enabled": "false",
         **settings.spark_overrides(),
     }
+    command = [
+        os.path.join(spark_home, "bin", "spark-submit"),
+        "--class", CONNECT_SERVER_CLASS,
+        "--name", "stedi-connect-server",
+        "--master", settings.spark_master(),
+        "--driver-memory", settings.spark_driver_memory(),
+        "--driver-class-path", config.pop("spark.driver.extraClassPath"),
+        *(item for key, value in config.items() for item in ("--conf", f"{key}={value}")),
+        "spark-internal",
+    ]  # fmt: skip
+    return command, {"SPARK_HOME": spark_home}
+
+
+def require_reachable(remote: str, timeout_seconds: float = 5) -> None:
+    """Fail at once, naming the endpoint, when nothing answers at a Spark Connect URL (the
+    client would otherwise retry for minutes)."""
+    address = urlparse(remote.replace("sc://", "http://", 1))
+    port = address.port or settings.DEFAULT_CONNECT_PORT
+    try:
+        socket.create_connection((address.hostname, port), timeout=timeout_seconds).close()
+    except OSError as error:
+        raise ConnectionError(
+            f"No Spark Connect server answers at {remote} (STEDI_SPARK_REMOTE): {error}. "
+            "Start one with `stedi connect-server`, or unset STEDI_SPARK_REMOTE to run locally."
+        ) from None
+
+
+class SparkResource(PySparkResource):
+    """The run's SparkSession (`dagster_pyspark`'s resource), checking first that a Spark
+    Connect endpoint answers, when one is configured."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        remote = self.spark_config.get("spark.remote")
+        if remote:
+            require_reachable(remote)
+        super().setup_for_execution(context)
 
 
 def _s3a_config() -> dict[str, str]:
@@ -80,17 +164,22 @@ def _s3a_config() -> dict[str, str]:
 
 
 def local_spark_session() -> SparkSession:
-    """A SparkSession with the project's settings, for commands outside a Dagster run."""
+    """A SparkSession with the project's settings, for commands outside a Dagster run (a
+    Spark Connect session when `STEDI_SPARK_REMOTE` is set)."""
+    config = spark_config()
+    if "spark.remote" in config:
+        require_reachable(config["spark.remote"])
     builder = SparkSession.builder
-    for key, value in spark_config().items():
+    for key, value in config.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    if "spark.remote" not in config:
+        spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 
-def pyspark_resource() -> PySparkResource:
-    return PySparkResource(spark_config=spark_config())
+def pyspark_resource() -> SparkResource:
+    return SparkResource(spark_config=spark_config())
 
 
 def from_environment(variable: str, default: Any = None, integer: bool = False) -> Any:

@@ -117,6 +117,21 @@ def spark_overrides() -> dict[str, str]:
     return overrides
 
 
+DEFAULT_CONNECT_PORT = 15002
+"""Spark Connect's own default port."""
+
+
+def spark_remote() -> str | None:
+    """`STEDI_SPARK_REMOTE`: a Spark Connect endpoint (`sc://host:port`) every run uses instead
+    of a Spark of its own; unset, each run starts a local one."""
+    value = os.environ.get("STEDI_SPARK_REMOTE") or None
+    if value is not None and not value.startswith("sc://"):
+        raise ValueError(
+            f"STEDI_SPARK_REMOTE={value!r} is not a Spark Connect URL (sc://host:port)"
+        )
+    return value
+
+
 def spark_master() -> str:
     """`STEDI_SPARK_MASTER`: `local[*]` (every core of this machine) by default."""
     return os.environ.get("STEDI_SPARK_MASTER", "local[*]")

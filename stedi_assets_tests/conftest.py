@@ -3,7 +3,6 @@ for the whole test session."""
 
 import json
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,13 +20,6 @@ S3_TEST_ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",  # what botocore reads
 }
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

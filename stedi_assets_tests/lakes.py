@@ -1,8 +1,11 @@
 """Helpers for tests that materialize the asset graph against a lake and read its tables."""
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +30,24 @@ TABLE_PATHS = {
 
 HAND_MADE_TIMES = {"earliest_time": "1970-01-01"}
 """Lake options for hand-made lakes, whose times count from the epoch (0, 100, 1500, …)."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once `process` listens on `port` (polling), failing if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited with {process.returncode}"
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
 
 
 def dagster_home(folder: Path) -> Path:
@@ -83,14 +104,16 @@ def materialize_lake(
     spark: SparkSession,
     policy: ConsentPolicy = ConsentPolicy.SINCE_CONSENT,
     instance: dg.DagsterInstance | None = None,
+    pyspark: PySparkResource | None = None,
     **lake_options: str,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of the project's definitions against the lake at `root`."""
+    """Materialize every asset of the project's definitions against the lake at `root` (with
+    the test session's Spark settings, or through `pyspark`)."""
     job = defs().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         resources={
-            "pyspark": PySparkResource(spark_config=spark_config_for_tests()),
+            "pyspark": pyspark or PySparkResource(spark_config=spark_config_for_tests()),
             "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),
         },
         raise_on_error=False,

@@ -4,10 +4,8 @@ command pointed at them with `STEDI_SPARK_MASTER=spark://…`."""
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,28 +15,18 @@ import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home, materialize_with_cli
+from stedi_assets_tests.lakes import (
+    TABLE_PATHS,
+    dagster_home,
+    free_port,
+    materialize_with_cli,
+    wait_for_port,
+)
 from stedi_assets_tests.reference_contract import COLUMNS, compute_expected
 
 pytestmark = pytest.mark.slow  # starts processes
 
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the Spark daemon exited"
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
 
 
 @pytest.fixture

@@ -109,8 +109,8 @@ ALLOWED = {
     "stedi_assets.catalogue": set(),
     "stedi_assets.lake": set(),
     "stedi_assets.summary": {"dagster"},
-    "stedi_assets.catalog.sql": {"pyspark", "delta"},
-    "stedi_assets.erasure.lake": {"pyspark", "delta"},
+    "stedi_assets.catalog.sql": {"pyspark"},
+    "stedi_assets.erasure.lake": {"pyspark"},
 }
 
 

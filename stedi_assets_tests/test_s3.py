@@ -19,11 +19,12 @@ from stedi_assets.cli import materialize_all_command
 from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import landing_store
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT, free_port
+from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT
 from stedi_assets_tests.lakes import TABLE_PATHS as ZONE_TABLE_PATHS
 from stedi_assets_tests.lakes import (
     dagster_home,
     files_containing,
+    free_port,
     materialize_lake,
     materialize_with_cli,
 )

@@ -16,9 +16,8 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
-from stedi_assets_tests.conftest import free_port
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
-from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
+from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home, free_port
 from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_end_to_end import assert_lake_matches
 
