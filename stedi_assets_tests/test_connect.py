@@ -10,30 +10,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
-from dagster_aws.s3 import S3Resource
 from pyspark.sql import SparkSession
 
-from stedi_assets import defs
-from stedi_assets.erasure.matching import email_hash
-from stedi_assets.lake import LANDING_SOURCES
-from stedi_assets.resources import LakeResource, SparkResource, spark_config
+from stedi_assets.resources import SparkResource, spark_config
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import (
-    TABLE_PATHS,
     dagster_home,
     files_containing,
     free_port,
     materialize_lake,
     materialize_with_cli,
     read_rows,
-    spark_config_for_tests,
     wait_for_port,
 )
+from stedi_assets_tests.test_erasure import ALL_TABLES, SALT, erase
 
-SALT = "connect-pepper-0001"
-TABLES = [*TABLE_PATHS.values(), *(f"{s}/quarantine" for s in LANDING_SOURCES)]
 STEDI = Path(sys.executable).parent / "stedi"
 RUN_TIME = re.compile(r"to \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -84,25 +76,9 @@ def lake_rows(spark: SparkSession, lake: Path, path: str) -> list[tuple]:
 
 
 def same_tables(spark: SparkSession, classic: Path, remote: Path) -> None:
-    for path in TABLES:
+    for path in ALL_TABLES:
         rows = lake_rows(spark, classic, path)
         assert rows and lake_rows(spark, remote, path) == rows, path
-
-
-def erase_in_process(lake: Path, email: str) -> dg.ExecuteInProcessResult:
-    config = {"email_hash": email_hash(email, SALT), "vacuum_now": True}
-    return (
-        defs()
-        .get_job_def("erase_customer_job")
-        .execute_in_process(
-            run_config={"ops": {"erase_customer": {"config": config}}},
-            resources={
-                "pyspark": SparkResource(spark_config=spark_config_for_tests()),
-                "lake": LakeResource(root=str(lake), erasure_salt=SALT),
-                "s3": S3Resource(),
-            },
-        )
-    )
 
 
 @pytest.mark.connect
@@ -121,7 +97,7 @@ def test_connect_builds_erases_and_vacuums_the_same_tables(
     same_tables(spark, classic, remote)
 
     (email,) = {row[1] for row in read_rows(spark, classic / "customer/curated")[:1]}
-    assert erase_in_process(classic, email).success
+    assert erase(classic, email).success
     environment = {**os.environ, "STEDI_LAKE": str(remote), **client}
     subprocess.run(
         [str(STEDI), "erase", email, "--vacuum-now"],
