@@ -125,7 +125,14 @@ def spark_remote() -> str | None:
     """`STEDI_SPARK_REMOTE`: a Spark Connect endpoint (`sc://host:port`) every run uses instead
     of a Spark of its own; unset, each run starts a local one."""
     value = os.environ.get("STEDI_SPARK_REMOTE") or None
-    if value is not None and not value.startswith("sc://"):
+    if value is None:
+        return None
+    if "token=" in value.lower():  # the URL shows in the UI's resource config and in errors
+        raise ValueError(
+            "STEDI_SPARK_REMOTE must not hold a token: set SPARK_CONNECT_AUTHENTICATE_TOKEN, "
+            "which the Spark Connect client reads from the environment"
+        )
+    if not value.startswith("sc://"):
         raise ValueError(
             f"STEDI_SPARK_REMOTE={value!r} is not a Spark Connect URL (sc://host:port)"
         )

@@ -68,6 +68,25 @@ def test_runs_use_one_process_and_one_spark_session() -> None:
     assert job.executor_def is dg.in_process_executor
 
 
+def test_a_spark_connect_endpoint_is_a_url_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEDI_SPARK_REMOTE", "sc://spark.example:443/;token=dapi-secret-0001")
+    with pytest.raises(ValueError, match="SPARK_CONNECT_AUTHENTICATE_TOKEN") as refused:
+        spark_config()
+    assert "dapi-secret-0001" not in str(refused.value)
+    monkeypatch.setenv("STEDI_SPARK_REMOTE", "localhost:15002")
+    with pytest.raises(ValueError, match="STEDI_SPARK_REMOTE='localhost:15002' is not a Spark"):
+        spark_config()
+    monkeypatch.setenv("STEDI_SPARK_REMOTE", "sc://spark.example:443/;use_ssl=true")
+    monkeypatch.setenv("STEDI_SPARK_CONF", "spark.sql.ansi.enabled=true")
+    config = spark_config()
+    assert config["spark.remote"] == "sc://spark.example:443/;use_ssl=true"
+    assert config["spark.sql.session.timeZone"] == "UTC" and "spark.master" not in config
+    assert config["spark.sql.ansi.enabled"] == "true"
+    assert not any("ClassPath" in key or "extensions" in key for key in config)
+
+
 def test_spark_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEDI_SPARK_MASTER", "local[1]")
     monkeypatch.setenv("STEDI_SPARK_DRIVER_MEMORY", "3g")
