@@ -75,12 +75,20 @@ def _check_expression(check: Check, value: Column) -> Column:
 
 def rule_failures(model: type[DataFrameModel], rows: DataFrame) -> list[dict[str, Any]]:
     """Every rule of the Pandera `model` that `rows` break, each named as Pandera names it, with
-    its column and, for rules on values, how many rows break it.
+    its column and, for rules on values, how many rows break it."""
+    return counted_rule_failures(model, rows)[0]
+
+
+def counted_rule_failures(
+    model: type[DataFrameModel], rows: DataFrame
+) -> tuple[list[dict[str, Any]], int]:
+    """`rule_failures`, and the number of rows, from one pass over them.
 
     The model is the one definition of the rules; they are evaluated here rather than by
     `model.validate`, which runs a Spark job per rule: the rules on the schema (strictness,
     columns, types) are read from the DataFrame's schema, and every rule on values
-    (nullability, each `Field` check, uniqueness) is counted in one aggregate, one Spark job.
+    (nullability, each `Field` check, uniqueness) is counted in one aggregate, one Spark job,
+    which also counts the rows (the publish flow would otherwise count them in a job of its own).
     """
     schema = model.to_schema()
     types = {field.name: field.dataType for field in rows.schema.fields}
@@ -92,7 +100,7 @@ def rule_failures(model: type[DataFrameModel], rows: DataFrame) -> list[dict[str
             if name not in schema.columns
         ]
     counted: list[tuple[str, str]] = []
-    counts: list[Column] = []
+    counts: list[Column] = [F.count(F.lit(1))]
     for name, column in schema.columns.items():
         if name not in types:
             failures.append({"rule": "column_in_dataframe", "column": name})
@@ -113,20 +121,20 @@ def rule_failures(model: type[DataFrameModel], rows: DataFrame) -> list[dict[str
         counted.append(("unique", ", ".join(unique)))
         keys = F.struct(*(F.col(f"`{name}`") for name in unique))
         counts.append(F.count(F.lit(1)) - F.count_distinct(keys))
-    if counts:
-        row = rows.agg(*counts).first()
-        failures += [
-            {"rule": rule, "column": name, "rows": count}
-            for (rule, name), count in zip(counted, row, strict=True)
-            if count
-        ]
-    return failures
+    row_count, *rule_counts = rows.agg(*counts).first()
+    failures += [
+        {"rule": rule, "column": name, "rows": count}
+        for (rule, name), count in zip(counted, rule_counts, strict=True)
+        if count
+    ]
+    return failures, row_count
 
 
-def schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
-    """The table's Pandera model on `rows`: every rule broken, with its column and row count."""
-    failures = rule_failures(table.model, rows)
-    return dg.AssetCheckResult(
+def schema_check(table: ZoneTable, rows: DataFrame) -> tuple[dg.AssetCheckResult, int]:
+    """The table's Pandera model on `rows`: every rule broken, with its column and row count;
+    and how many rows there are."""
+    failures, row_count = counted_rule_failures(table.model, rows)
+    result = dg.AssetCheckResult(
         check_name=SCHEMA_CHECK,
         passed=not failures,
         metadata={
@@ -135,6 +143,7 @@ def schema_check(table: ZoneTable, rows: DataFrame) -> dg.AssetCheckResult:
             "failures": dg.MetadataValue.json(failures),
         },
     )
+    return result, row_count
 
 
 def privacy_check(table: ZoneTable, violations: DataFrame) -> dg.AssetCheckResult:

@@ -84,15 +84,12 @@ def publish(
     uri = table.uri(layout)
     try:
         rows = rows.persist()
-        row_count = rows.count()
+        checks_started = time.perf_counter()
+        schema_result, row_count = checks.schema_check(table, rows)
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
         if build is not None:
             context.log.info(f"{table.name}: landing lines {build.accounting.as_metadata()}")
-        checks_started = time.perf_counter()
-        results = [
-            checks.schema_check(table, rows),
-            checks.privacy_check(table, privacy_violations(rows)),
-        ]
+        results = [schema_result, checks.privacy_check(table, privacy_violations(rows))]
         if build is not None:
             results += checks.accounting_checks(build, row_count)
         checks_seconds = time.perf_counter() - checks_started
