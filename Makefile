@@ -92,8 +92,8 @@ erase: setup ## Erase a customer from every zone (needs STEDI_ERASURE_SALT): mak
 	@test -n "$(EMAIL)" || { echo 'usage: make erase EMAIL=ann@example.com [NOW=1]' >&2; exit 2; }
 	$(BIN)/stedi erase "$(EMAIL)" $(if $(NOW),--vacuum-now)
 
-ui: setup ## Dagster UI on http://127.0.0.1:3000 over STEDI_LAKE (./lake by default)
-	$(BIN)/dg dev -h 127.0.0.1 -p 3000
+ui: setup ## Dagster UI (dg dev) on http://127.0.0.1:3000 over STEDI_LAKE, runs on a warm Spark Connect server
+	$(BIN)/stedi ui --port 3000
 
 clean: ## Remove the demo lake, Dagster's local state and caches (keeps .venv and jars)
 	rm -rf $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache spark-warehouse

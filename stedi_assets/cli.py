@@ -6,6 +6,7 @@
     stedi sql "select count(*) from customer_trusted"
     stedi erase ann@example.com [--vacuum-now]      # erase a customer from every zone
     stedi demo-s3                                   # the demo on a local S3-compatible server
+    stedi ui                                        # the Dagster UI, its runs on a warm Spark
 
 Each subcommand imports what it needs when it runs, so `stedi --help` and `stedi sample-data`
 start without Dagster or Spark. Settings come from the environment (see the README).
@@ -137,6 +138,33 @@ def _connect_server(args: argparse.Namespace) -> int:
     return 0  # not reached: the server replaces this process
 
 
+def _ui(args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+    import tempfile
+
+    from stedi_assets.shared_spark import connect_server
+
+    dg_dev = [str(Path(sys.executable).parent / "dg"), "dev", "-h", args.host, "-p", str(args.port)]
+
+    def serve(environment: dict[str, str]) -> int:
+        ui = subprocess.Popen(dg_dev, cwd=settings.PROJECT_ROOT, env=environment)
+        # `kill` (SIGTERM) stops the UI as Ctrl-C does, and then the server it started.
+        signal.signal(signal.SIGTERM, lambda number, _: ui.send_signal(number))
+        try:
+            return ui.wait()
+        except KeyboardInterrupt:  # the UI got the terminal's Ctrl-C too, and shuts down
+            return ui.wait()
+
+    if settings.spark_remote() or args.local_spark:
+        return serve(dict(os.environ))
+    log = Path(settings.dagster_home() or tempfile.gettempdir()) / "connect-server.log"
+    with connect_server(args.spark_port, log) as (endpoint, started):
+        how = f"started, log in {log}" if started else "already running"
+        print(f"Runs use the Spark Connect server at {endpoint} ({how})", flush=True)
+        return serve({**os.environ, "STEDI_SPARK_REMOTE": endpoint})
+
+
 def _demo_s3(args: argparse.Namespace) -> int:
     from stedi_assets.demo_s3 import run_demo
 
@@ -248,6 +276,29 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=settings.DEFAULT_CONNECT_PORT,
         help=f"port (default {settings.DEFAULT_CONNECT_PORT})",
+    )
+
+    ui = add(
+        "ui",
+        _ui,
+        "the Dagster UI (`dg dev`), its runs on one warm Spark",
+        "Starts a Spark Connect server on loopback (or uses the one listening on --spark-port) "
+        "and points every run the UI, the sensor or a schedule launches at it, so no run "
+        "starts a JVM of its own; a server it started stops with the UI. With "
+        "STEDI_SPARK_REMOTE set, runs use that endpoint instead.",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    ui.add_argument(
+        "--spark-port",
+        type=int,
+        default=settings.DEFAULT_CONNECT_PORT,
+        help=f"the Spark Connect server's port (default {settings.DEFAULT_CONNECT_PORT})",
+    )
+    ui.add_argument(
+        "--local-spark",
+        action="store_true",
+        help="no shared server: each run starts a Spark of its own",
     )
 
     demo = add(

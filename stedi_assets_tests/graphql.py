@@ -99,6 +99,15 @@ query Workspace {
 }
 """
 
+RESOURCE_CONFIG = """
+query Resource($selector: ResourceSelector!) {
+  topLevelResourceDetailsOrError(resourceSelector: $selector) {
+    ... on ResourceDetails { configuredValues { key value type } }
+    ... on PythonError { message }
+  }
+}
+"""
+
 
 class DagsterWebserver:
     def __init__(self, url: str) -> None:

@@ -2,11 +2,15 @@
 `spark-connect` jar PySpark ships, with the project's jars and Delta's extensions) builds,
 erases and vacuums the same tables as a run with its own Spark, and `stedi sql` reads them."""
 
+import contextlib
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +19,9 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.resources import SparkResource, spark_config
 from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets.shared_spark import answers, connect_server
+from stedi_assets_tests.graphql import RESOURCE_CONFIG, DagsterWebserver
 from stedi_assets_tests.lakes import (
     dagster_home,
     files_containing,
@@ -22,7 +29,6 @@ from stedi_assets_tests.lakes import (
     materialize_lake,
     materialize_with_cli,
     read_rows,
-    wait_for_port,
 )
 from stedi_assets_tests.test_erasure import ALL_TABLES, SALT, erase
 
@@ -31,26 +37,23 @@ RUN_TIME = re.compile(r"to \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 @pytest.fixture(scope="module")
-def connect_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`stedi connect-server` on a free port (2 cores, 2 GiB), stopped after the module."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("connect") / "server.log"
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A server started as `stedi ui` starts one (2 cores, 2 GiB), on a free port: its
+    endpoint and process id; stopped after the module."""
     environment = {
         **os.environ,
         "STEDI_SPARK_MASTER": "local[2]",
         "STEDI_SPARK_DRIVER_MEMORY": "2g",
     }
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [str(STEDI), "connect-server", "--port", str(port)],
-            env=environment, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_for_port(port, server)
-            yield f"sc://127.0.0.1:{port}"
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    log_path = tmp_path_factory.mktemp("connect") / "server.log"
+    with connect_server(free_port(), log_path, environment) as (endpoint, pid):
+        assert pid is not None
+        yield endpoint, pid
+
+
+@pytest.fixture(scope="module")
+def connect_endpoint(shared_server: tuple[str, int]) -> str:
+    return shared_server[0]
 
 
 def connect_resource(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> SparkResource:
@@ -127,3 +130,130 @@ def test_an_endpoint_that_does_not_answer_fails_the_run_naming_it(
     ]
     assert errors and all(f"No Spark Connect server answers at {endpoint}" in e for e in errors)
     assert "STEDI_SPARK_REMOTE" in errors[0]
+
+
+HEAP_ALLOWANCE = 96 * 2**20
+"""What the first runs may add for good to a fresh server's heap (classes' data, Delta's log
+caches, the bounded status of recent jobs). Measured: 99 MiB before, 164-170 MiB after each of
+five runs; with the runs' caches and sessions kept, 381 MiB after the first, 473 after the fifth."""
+
+RUN_OVER_RUN_GROWTH = 16 * 2**20
+"""What the heap may grow from the second run to the fifth (3 MiB measured; 69 MiB when each run
+keeps its cache)."""
+
+
+def live_heap_bytes(pid: int) -> int:
+    """Bytes of live objects on the server's heap (`jcmd GC.class_histogram` runs a full GC)."""
+    histogram = subprocess.run(
+        ["jcmd", str(pid), "GC.class_histogram"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(histogram.strip().splitlines()[-1].split()[-1])
+
+
+def heap_once_released(pid: int, at_most: float | None = None, timeout: float = 90) -> int:
+    """The server's live heap once the last run's blocks are gone: Spark drops a released
+    run's cached blocks and broadcasts asynchronously, so poll until the figure is at most
+    `at_most` (or, without a bound, until it stops falling)."""
+    deadline = time.monotonic() + timeout
+    reading = live_heap_bytes(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1)  # polling the heap for a condition, with a deadline
+        previous, reading = reading, live_heap_bytes(pid)
+        if (at_most is None and reading > 0.98 * previous) or (at_most and reading <= at_most):
+            return reading
+    return reading
+
+
+@pytest.mark.connect
+@pytest.mark.slow
+def test_five_runs_in_a_row_on_one_server_give_right_tables_and_keep_memory_flat(
+    spark: SparkSession, shared_server: tuple[str, int], tmp_path: Path
+) -> None:
+    """What `stedi ui` does: every run a client of one warm server. The landing alternates
+    between two states (one accelerometer file taken away and put back), so a run that reused
+    the previous run's cached rows would give the other state's tables. After each run the
+    server's live heap comes back to within `HEAP_ALLOWANCE` of where it was before the runs,
+    and stops growing (a run that kept its cache leaves hundreds of MiB behind at this size)."""
+    endpoint, pid = shared_server
+    full, fewer, lake = tmp_path / "full", tmp_path / "fewer", tmp_path / "lake"
+    write_sample_landing(full, customers=300, seed=5)
+    shutil.copytree(full, fewer)
+    taken = fewer / "accelerometer/landing/accelerometer-0002.json"
+    taken.unlink()
+    for classic in (full, fewer):
+        assert materialize_lake(classic, spark).success
+    shutil.copytree(full, lake)
+    stash = tmp_path / taken.name
+    home = dagster_home(tmp_path / "home")
+    before = heap_once_released(pid)
+    heaps = []
+    for run in range(5):
+        state = full if run % 2 == 0 else fewer
+        held_back = lake / "accelerometer/landing" / taken.name
+        if state is fewer:
+            held_back.rename(stash)
+        elif stash.exists():
+            stash.rename(held_back)
+        materialize_with_cli(lake, home, STEDI_SPARK_REMOTE=endpoint)
+        same_tables(spark, state, lake)
+        heaps.append(heap_once_released(pid, at_most=before + HEAP_ALLOWANCE))
+    figures = f"{before / 2**20:.0f} MiB before the runs, after each: " + ", ".join(
+        f"{heap / 2**20:.0f} MiB" for heap in heaps
+    )
+    assert all(heap <= before + HEAP_ALLOWANCE for heap in heaps), figures
+    assert heaps[-1] - heaps[1] <= RUN_OVER_RUN_GROWTH, figures
+
+
+@pytest.mark.connect
+@pytest.mark.slow
+def test_stedi_ui_points_every_run_at_the_server_it_starts_and_stops_it(tmp_path: Path) -> None:
+    """`make ui`'s command: a Spark Connect server comes up with the UI, the definitions the
+    UI, the sensor and the schedules launch runs from are its clients (the UI's resource page
+    shows the endpoint), and stopping the UI stops the server it started."""
+    ui_port, spark_port = free_port(), free_port()
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home(tmp_path / "home")),
+        "STEDI_LAKE": str(tmp_path / "lake"),
+        "STEDI_SPARK_MASTER": "local[1]",
+        "STEDI_SPARK_DRIVER_MEMORY": "1g",
+    }
+    environment.pop("STEDI_SPARK_REMOTE", None)
+    command = [str(STEDI), "ui", "--port", str(ui_port), "--spark-port", str(spark_port)]
+    with open(tmp_path / "ui.log", "w") as log:
+        ui = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        webserver = DagsterWebserver(f"http://127.0.0.1:{ui_port}")
+        location, repository = webserver.wait_until_loaded()
+        assert answers(spark_port)
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": repository,
+            "resourceName": "pyspark",
+        }
+        details = webserver.query(RESOURCE_CONFIG, selector=selector)
+        values = {
+            item["key"]: item["value"]
+            for item in details["topLevelResourceDetailsOrError"]["configuredValues"]
+        }
+        assert f"sc://127.0.0.1:{spark_port}" in values["spark_config"], values
+        ui.send_signal(signal.SIGTERM)
+        ui.wait(timeout=120)
+        assert not answers(spark_port)
+        assert "Runs use the Spark Connect server at" in (tmp_path / "ui.log").read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ui.pid, signal.SIGKILL)
+
+
+def test_a_server_already_listening_is_used_and_left_running(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with connect_server(port, tmp_path / "server.log") as (endpoint, started):
+            assert (endpoint, started) == (f"sc://127.0.0.1:{port}", None)
+        assert answers(port) and not (tmp_path / "server.log").exists()

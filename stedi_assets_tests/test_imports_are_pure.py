@@ -102,12 +102,14 @@ def test_importing_any_module_reads_no_setting_and_touches_no_file(tmp_path: Pat
     assert [entry[:2] for entry in report["control"]] == [["environ", "STEDI_LAKE"]]
 
 
-# What each module may pull in: the catalogue and the layout are leaves (standard library
-# only); the commands that only need to know where tables are stay clear of Pandera and Glue.
+# What each module may pull in: the catalogue, the layout and the shared server are leaves
+# (standard library only); the commands that only need to know where tables are stay clear of
+# Pandera and Glue.
 HEAVY = {"pandera", "delta", "pyspark", "dagster", "boto3", "stedi_assets.catalog.glue"}
 ALLOWED = {
     "stedi_assets.catalogue": set(),
     "stedi_assets.lake": set(),
+    "stedi_assets.shared_spark": set(),
     "stedi_assets.summary": {"dagster"},
     "stedi_assets.catalog.sql": {"pyspark"},
     "stedi_assets.erasure.lake": {"pyspark"},

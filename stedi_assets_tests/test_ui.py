@@ -67,8 +67,9 @@ def ui_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def webserver(ui_lake: Path) -> Iterator[DagsterWebserver]:
-    """`make ui`'s command (dagster dev with the project's workspace.yaml and dagster.yaml) on
-    a fresh DAGSTER_HOME, with the landing sensor stopped so runs start only when asked."""
+    """`make ui`'s command (`stedi ui`: `dg dev`, every run a client of one Spark Connect
+    server it starts) on a fresh DAGSTER_HOME, with the landing sensor stopped so runs start
+    only when asked. (`test_daemon.py` runs the daemon on `workspace.yaml`.)"""
     base, lake = ui_lake.parent, ui_lake
     home = dagster_home(base / "dagster_home")
     port = free_port()
@@ -78,9 +79,10 @@ def webserver(ui_lake: Path) -> Iterator[DagsterWebserver]:
         "STEDI_LAKE": str(lake),
         "STEDI_SPARK_DRIVER_MEMORY": "1g",
     }
-    dagster = PROJECT_ROOT / ".venv/bin/dagster"
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    with open(base / "dagster-dev.log", "w") as log:
+    environment.pop("STEDI_SPARK_REMOTE", None)
+    stedi = PROJECT_ROOT / ".venv/bin/stedi"
+    command = [str(stedi), "ui", "--port", str(port), "--spark-port", str(free_port())]
+    with open(base / "stedi-ui.log", "w") as log:
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
