@@ -1,6 +1,5 @@
 """Helpers for tests that materialize the asset graph against a lake and read its tables."""
 
-import contextlib
 import os
 import shutil
 import socket
@@ -17,6 +16,7 @@ from stedi_assets import defs
 from stedi_assets.cli import materialize_all_command
 from stedi_assets.resources import LakeResource, spark_config
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
+from stedi_assets.shared_spark import answers
 
 TABLE_PATHS = {
     "customer_trusted": "customer/trusted",
@@ -44,7 +44,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the server exited with {process.returncode}"
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        if answers(port):
             return
         time.sleep(0.5)
     raise TimeoutError(f"nothing listens on {port} after {timeout} s")
