@@ -1,11 +1,13 @@
 """Helpers for tests that materialize the asset graph against a lake and read its tables."""
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +19,7 @@ from stedi_assets.cli import materialize_all_command
 from stedi_assets.resources import LakeResource, spark_config
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets.shared_spark import answers
+from stedi_assets_tests.graphql import DagsterWebserver
 
 TABLE_PATHS = {
     "customer_trusted": "customer/trusted",
@@ -55,6 +58,39 @@ def dagster_home(folder: Path) -> Path:
     folder.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", folder / "dagster.yaml")
     return folder
+
+
+@contextlib.contextmanager
+def stedi_ui(
+    folder: Path, spark_port: int, **environment: str
+) -> Iterator[tuple[DagsterWebserver, subprocess.Popen]]:
+    """`make ui`'s command, `stedi ui` (`dg dev`, its runs on the Spark Connect server it
+    starts on `spark_port`), on a free port with a fresh DAGSTER_HOME under `folder` and its
+    output in `folder/stedi-ui.log`; its whole process group is stopped on leaving."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home(folder / "dagster_home")),
+        **environment,
+    }
+    environment.pop("STEDI_SPARK_REMOTE", None)
+    command = [
+        str(PROJECT_ROOT / ".venv/bin/stedi"), "ui", "--port", str(port),
+        "--spark-port", str(spark_port),
+    ]  # fmt: skip
+    with open(folder / "stedi-ui.log", "w") as log:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield DagsterWebserver(f"http://127.0.0.1:{port}"), process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # code servers may outlive dg dev
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def materialize_with_cli(

@@ -2,7 +2,6 @@
 `spark-connect` jar PySpark ships, with the project's jars and Delta's extensions) builds,
 erases and vacuums the same tables as a run with its own Spark, and `stedi sql` reads them."""
 
-import contextlib
 import os
 import re
 import shutil
@@ -19,9 +18,8 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.resources import SparkResource, spark_config
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets.shared_spark import answers, connect_server
-from stedi_assets_tests.graphql import RESOURCE_CONFIG, DagsterWebserver
+from stedi_assets_tests.graphql import RESOURCE_CONFIG
 from stedi_assets_tests.lakes import (
     dagster_home,
     files_containing,
@@ -29,6 +27,7 @@ from stedi_assets_tests.lakes import (
     materialize_lake,
     materialize_with_cli,
     read_rows,
+    stedi_ui,
 )
 from stedi_assets_tests.test_erasure import ALL_TABLES, SALT, erase
 
@@ -210,23 +209,13 @@ def test_stedi_ui_points_every_run_at_the_server_it_starts_and_stops_it(tmp_path
     """`make ui`'s command: a Spark Connect server comes up with the UI, the definitions the
     UI, the sensor and the schedules launch runs from are its clients (the UI's resource page
     shows the endpoint), and stopping the UI stops the server it started."""
-    ui_port, spark_port = free_port(), free_port()
+    spark_port = free_port()
     environment = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home(tmp_path / "home")),
         "STEDI_LAKE": str(tmp_path / "lake"),
         "STEDI_SPARK_MASTER": "local[1]",
         "STEDI_SPARK_DRIVER_MEMORY": "1g",
     }
-    environment.pop("STEDI_SPARK_REMOTE", None)
-    command = [str(STEDI), "ui", "--port", str(ui_port), "--spark-port", str(spark_port)]
-    with open(tmp_path / "ui.log", "w") as log:
-        ui = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        webserver = DagsterWebserver(f"http://127.0.0.1:{ui_port}")
+    with stedi_ui(tmp_path, spark_port, **environment) as (webserver, ui):
         location, repository = webserver.wait_until_loaded()
         assert answers(spark_port)
         selector = {
@@ -243,10 +232,7 @@ def test_stedi_ui_points_every_run_at_the_server_it_starts_and_stops_it(tmp_path
         ui.send_signal(signal.SIGTERM)
         ui.wait(timeout=120)
         assert not answers(spark_port)
-        assert "Runs use the Spark Connect server at" in (tmp_path / "ui.log").read_text()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(ui.pid, signal.SIGKILL)
+    assert "Runs use the Spark Connect server at" in (tmp_path / "stedi-ui.log").read_text()
 
 
 def test_a_server_already_listening_is_used_and_left_running(tmp_path: Path) -> None:

@@ -1,12 +1,9 @@
-"""What analysts see, proven through the interfaces the UI uses: the real `dagster dev`
-(webserver and daemon) on loopback, its GraphQL API, and Debian's Chromium driven by Playwright."""
+"""What analysts see, proven through the interfaces the UI uses: the real `stedi ui` (`dg dev`:
+webserver and daemon, its runs on a Spark Connect server) on loopback, its GraphQL API, and
+Debian's Chromium driven by Playwright."""
 
-import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from pyspark.sql import SparkSession
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
-from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home, free_port
+from stedi_assets_tests.lakes import TABLE_PATHS, free_port, stedi_ui
 from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_end_to_end import assert_lake_matches
 
@@ -70,38 +67,12 @@ def webserver(ui_lake: Path) -> Iterator[DagsterWebserver]:
     """`make ui`'s command (`stedi ui`: `dg dev`, every run a client of one Spark Connect
     server it starts) on a fresh DAGSTER_HOME, with the landing sensor stopped so runs start
     only when asked. (`test_daemon.py` runs the daemon on `workspace.yaml`.)"""
-    base, lake = ui_lake.parent, ui_lake
-    home = dagster_home(base / "dagster_home")
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "STEDI_LAKE": str(lake),
-        "STEDI_SPARK_DRIVER_MEMORY": "1g",
-    }
-    environment.pop("STEDI_SPARK_REMOTE", None)
-    stedi = PROJECT_ROOT / ".venv/bin/stedi"
-    command = [str(stedi), "ui", "--port", str(port), "--spark-port", str(free_port())]
-    with open(base / "stedi-ui.log", "w") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            server = DagsterWebserver(f"http://127.0.0.1:{port}")
-            location, repository = server.wait_until_loaded()
-            assert server.stop_sensors(location, repository) == ["landing_files_sensor"]
-            write_sample_landing(lake, customers=40, seed=3)
-            yield server
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
-            with contextlib.suppress(ProcessLookupError):  # code servers may outlive dagster dev
-                os.killpg(process.pid, signal.SIGKILL)
+    environment = {"STEDI_LAKE": str(ui_lake), "STEDI_SPARK_DRIVER_MEMORY": "1g"}
+    with stedi_ui(ui_lake.parent, free_port(), **environment) as (server, _):
+        location, repository = server.wait_until_loaded()
+        assert server.stop_sensors(location, repository) == ["landing_files_sensor"]
+        write_sample_landing(ui_lake, customers=40, seed=3)
+        yield server
 
 
 def test_materialize_all_through_graphql_and_read_everything_back(
