@@ -3,6 +3,7 @@ for the whole test session."""
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
-from stedi_assets_tests.lakes import spark_config_for_tests
+from stedi_assets.shared_spark import connect_server
+from stedi_assets_tests.lakes import free_port, spark_config_for_tests
 
 # Distinctive, fake credentials: the S3 server accepts any.
 S3_TEST_ENVIRONMENT = {
@@ -58,6 +60,33 @@ def spark(s3_endpoint: str) -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    """One Spark Connect server for the whole session, started as `stedi ui` starts one (2
+    cores, 2 GiB, the S3 server's endpoint): its endpoint and process id. The documented
+    commands that tests run in processes of their own are its clients unless their own Spark
+    is what a test is about (a cluster, a kill, S3 credentials), so each run pays no JVM start
+    and warm-up, as under `make ui`."""
+    environment = {
+        **os.environ,
+        "STEDI_SPARK_MASTER": "local[2]",
+        "STEDI_SPARK_DRIVER_MEMORY": "2g",
+    }
+    environment.pop("STEDI_SPARK_REMOTE", None)
+    log_path = tmp_path_factory.mktemp("connect") / "server.log"
+    with connect_server(free_port(), log_path, environment) as (endpoint, pid):
+        assert pid is not None, "a server of the session's own, not one found listening"
+        yield endpoint, pid
+
+
+@pytest.fixture(scope="session")
+def connect_endpoint(shared_server: tuple[str, int]) -> str:
+    """The session's Spark Connect server, as `STEDI_SPARK_REMOTE` names it."""
+    return shared_server[0]
 
 
 LandingWriter = Callable[[str, str, list[object]], Path]

@@ -97,7 +97,8 @@ def materialize_with_cli(
     lake: Path | str, home: Path, **environment: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the documented command, `dagster asset materialize -m stedi_assets --select '*'`,
-    in its own process (and JVM) against `lake`, recording into `home`; returns its output."""
+    in its own process against `lake`, recording into `home`; returns its output. (The run
+    starts a JVM of its own unless `STEDI_SPARK_REMOTE` makes it a Spark Connect client.)"""
     completed = subprocess.run(
         materialize_all_command(),
         env={**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), **environment},

@@ -46,11 +46,12 @@ def test_wrong_arguments_are_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_materialize_prints_a_line_per_asset_and_logs_every_event(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, connect_endpoint: str, tmp_path: Path
 ) -> None:
     lake, home = tmp_path / "lake", dagster_home(tmp_path / "home")
     write_sample_landing(lake, customers=30, seed=3)
-    run = stedi("materialize", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home))
+    client = {"STEDI_SPARK_REMOTE": connect_endpoint}
+    run = stedi("materialize", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home), **client)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) <= 8  # what the terminal shows; a few hundred lines go to the log
@@ -71,9 +72,12 @@ def test_materialize_prints_a_line_per_asset_and_logs_every_event(
 
 
 @pytest.mark.slow
-def test_a_failed_asset_is_shown_with_its_cause(tmp_path: Path) -> None:
+def test_a_failed_asset_is_shown_with_its_cause(connect_endpoint: str, tmp_path: Path) -> None:
     home = dagster_home(tmp_path / "home")
-    run = stedi("materialize", STEDI_LAKE=str(tmp_path / "empty"), DAGSTER_HOME=str(home))
+    run = stedi(
+        "materialize", STEDI_LAKE=str(tmp_path / "empty"), DAGSTER_HOME=str(home),
+        STEDI_SPARK_REMOTE=connect_endpoint,
+    )  # fmt: skip
     assert run.returncode != 0
     assert re.search(r"^customer_trusted\s+FAILED after", run.stdout, re.MULTILINE), run.stdout
     assert "No landing folder at" in run.stdout and "check STEDI_LAKE" in run.stdout

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,26 +34,6 @@ STEDI = Path(sys.executable).parent / "stedi"
 RUN_TIME = re.compile(r"to \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A server started as `stedi ui` starts one (2 cores, 2 GiB), on a free port: its
-    endpoint and process id; stopped after the module."""
-    environment = {
-        **os.environ,
-        "STEDI_SPARK_MASTER": "local[2]",
-        "STEDI_SPARK_DRIVER_MEMORY": "2g",
-    }
-    log_path = tmp_path_factory.mktemp("connect") / "server.log"
-    with connect_server(free_port(), log_path, environment) as (endpoint, pid):
-        assert pid is not None
-        yield endpoint, pid
-
-
-@pytest.fixture(scope="module")
-def connect_endpoint(shared_server: tuple[str, int]) -> str:
-    return shared_server[0]
-
-
 def connect_resource(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> SparkResource:
     """The run's Spark as the definitions configure it with STEDI_SPARK_REMOTE set."""
     monkeypatch.setenv("STEDI_SPARK_REMOTE", endpoint)
@@ -77,10 +56,18 @@ def lake_rows(spark: SparkSession, lake: Path, path: str) -> list[tuple]:
     return sorted(tuple(map(same_run, row)) for row in read_rows(spark, lake / path))
 
 
+def lake_tables(spark: SparkSession, lake: Path) -> dict[str, list[tuple]]:
+    """Every table's and quarantine's rows (as `lake_rows` gives them), by lake path."""
+    return {path: lake_rows(spark, lake, path) for path in ALL_TABLES}
+
+
+def assert_tables(spark: SparkSession, lake: Path, expected: dict[str, list[tuple]]) -> None:
+    for path, rows in expected.items():
+        assert rows and lake_rows(spark, lake, path) == rows, path
+
+
 def same_tables(spark: SparkSession, classic: Path, remote: Path) -> None:
-    for path in ALL_TABLES:
-        rows = lake_rows(spark, classic, path)
-        assert rows and lake_rows(spark, remote, path) == rows, path
+    assert_tables(spark, remote, lake_tables(spark, classic))
 
 
 @pytest.mark.connect
@@ -181,6 +168,7 @@ def test_five_runs_in_a_row_on_one_server_give_right_tables_and_keep_memory_flat
     taken.unlink()
     for classic in (full, fewer):
         assert materialize_lake(classic, spark).success
+    expected = {state: lake_tables(spark, state) for state in (full, fewer)}
     shutil.copytree(full, lake)
     stash = tmp_path / taken.name
     home = dagster_home(tmp_path / "home")
@@ -194,7 +182,7 @@ def test_five_runs_in_a_row_on_one_server_give_right_tables_and_keep_memory_flat
         elif stash.exists():
             stash.rename(held_back)
         materialize_with_cli(lake, home, STEDI_SPARK_REMOTE=endpoint)
-        same_tables(spark, state, lake)
+        assert_tables(spark, lake, expected[state])
         heaps.append(heap_once_released(pid, at_most=before + HEAP_ALLOWANCE))
     figures = f"{before / 2**20:.0f} MiB before the runs, after each: " + ", ".join(
         f"{heap / 2**20:.0f} MiB" for heap in heaps

@@ -34,8 +34,9 @@ def reading(user: str, timestamp: int) -> dict:
 
 
 @pytest.fixture
-def daemon(lake_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """`dagster-daemon run` on the project's workspace.yaml and dagster.yaml, over `lake_root`."""
+def daemon(lake_root: Path, connect_endpoint: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` on the project's workspace.yaml and dagster.yaml, over `lake_root`,
+    its runs clients of the session's Spark Connect server (as under `make ui`)."""
     home = dagster_home(tmp_path / "dagster_home")
     environment = {
         **os.environ,
@@ -43,7 +44,7 @@ def daemon(lake_root: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
         "STEDI_LAKE": str(lake_root),
         "STEDI_SENSOR_INTERVAL": "2",
         "STEDI_EARLIEST_TIME": "1970-01-01",  # hand-made times count from the epoch
-        "STEDI_SPARK_DRIVER_MEMORY": "1g",
+        "STEDI_SPARK_REMOTE": connect_endpoint,
     }
     with open(tmp_path / "daemon.log", "w") as log:
         process = subprocess.Popen(

@@ -72,12 +72,14 @@ def lake_with(landing: Path, root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cli_lake(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A lake materialized by the documented command, and the DAGSTER_HOME it recorded in."""
+def cli_lake(
+    landing: Path, connect_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """A lake materialized by the documented command (a client of the session's Spark Connect
+    server), and the DAGSTER_HOME it recorded in."""
     lake = lake_with(landing, tmp_path_factory.mktemp("cli") / "lake")
     home = dagster_home(lake.parent / "dagster_home")
-    # The test session's JVM runs beside this one: keep the driver small.
-    completed = materialize_with_cli(lake, home, STEDI_SPARK_DRIVER_MEMORY="2g")
+    completed = materialize_with_cli(lake, home, STEDI_SPARK_REMOTE=connect_endpoint)
     (home / "cli-output.log").write_text(completed.stdout + completed.stderr)
     return lake, home
 
@@ -126,7 +128,7 @@ def test_a_second_run_with_no_new_files_gives_the_same_tables(
 
 
 def test_dg_launch_under_the_any_time_policy_matches_the_reference(
-    landing: Path, spark: SparkSession, tmp_path: Path
+    landing: Path, spark: SparkSession, connect_endpoint: str, tmp_path: Path
 ) -> None:
     """`dg launch --assets '*'` (the dg CLI) runs the same graph; the policy comes from the
     environment."""
@@ -139,7 +141,7 @@ def test_dg_launch_under_the_any_time_policy_matches_the_reference(
             "STEDI_LAKE": str(lake),
             "STEDI_CONSENT_POLICY": "any_time",
             "DAGSTER_HOME": str(dagster_home(tmp_path / "home")),
-            "STEDI_SPARK_DRIVER_MEMORY": "2g",
+            "STEDI_SPARK_REMOTE": connect_endpoint,
         },
         capture_output=True,
         text=True,
@@ -166,13 +168,13 @@ def test_sql_over_the_lake_by_asset_name(cli_lake: tuple[Path, Path], spark: Spa
     assert row[2] > len(expected.customer_trusted)
 
 
-def test_make_sql_prints_the_answer(cli_lake: tuple[Path, Path]) -> None:
+def test_make_sql_prints_the_answer(cli_lake: tuple[Path, Path], connect_endpoint: str) -> None:
     lake, _ = cli_lake
     expected = compute_expected(lake, "since_consent")
     completed = subprocess.run(
         ["make", "--no-print-directory", "sql", "Q=select count(*) as n from customers_curated"],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "STEDI_LAKE": str(lake), "STEDI_SPARK_DRIVER_MEMORY": "1g"},
+        env={**os.environ, "STEDI_LAKE": str(lake), "STEDI_SPARK_REMOTE": connect_endpoint},
         capture_output=True,
         text=True,
         timeout=300,

@@ -141,6 +141,7 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
     """
     try:
         texts = spark.read.text(folder, lineSep="\n")
+        texts.schema  # noqa: B018 - Spark Connect resolves a read only when asked
     except AnalysisException as error:
         if error.getCondition() != "PATH_NOT_FOUND":
             raise
