@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import boto3
 import pytest
@@ -62,15 +63,22 @@ def spark(s3_endpoint: str) -> Iterator[SparkSession]:
     session.stop()
 
 
+class SharedServer(NamedTuple):
+    endpoint: str
+    pid: int
+    log: Path
+    """Everything the server printed: the runs' Spark output, which a client does not see."""
+
+
 @pytest.fixture(scope="session")
 def shared_server(
     s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, int]]:
+) -> Iterator[SharedServer]:
     """One Spark Connect server for the whole session, started as `stedi ui` starts one (2
-    cores, 2 GiB, the S3 server's endpoint): its endpoint and process id. The documented
-    commands that tests run in processes of their own are its clients unless their own Spark
-    is what a test is about (a cluster, a kill, S3 credentials), so each run pays no JVM start
-    and warm-up, as under `make ui`."""
+    cores, 2 GiB, the S3 server's endpoint). The documented commands that tests run in
+    processes of their own are its clients unless their own Spark is what a test is about (a
+    cluster, a kill, S3 credentials), so each run pays no JVM start and warm-up, as under
+    `make ui`."""
     environment = {
         **os.environ,
         "STEDI_SPARK_MASTER": "local[2]",
@@ -80,13 +88,13 @@ def shared_server(
     log_path = tmp_path_factory.mktemp("connect") / "server.log"
     with connect_server(free_port(), log_path, environment) as (endpoint, pid):
         assert pid is not None, "a server of the session's own, not one found listening"
-        yield endpoint, pid
+        yield SharedServer(endpoint, pid, log_path)
 
 
 @pytest.fixture(scope="session")
-def connect_endpoint(shared_server: tuple[str, int]) -> str:
+def connect_endpoint(shared_server: SharedServer) -> str:
     """The session's Spark Connect server, as `STEDI_SPARK_REMOTE` names it."""
-    return shared_server[0]
+    return shared_server.endpoint
 
 
 LandingWriter = Callable[[str, str, list[object]], Path]

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from stedi_assets.resources import SparkResource, spark_config
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.shared_spark import answers, connect_server
+from stedi_assets_tests.conftest import SharedServer
 from stedi_assets_tests.graphql import RESOURCE_CONFIG
 from stedi_assets_tests.lakes import (
     dagster_home,
@@ -153,14 +154,14 @@ def heap_once_released(pid: int, at_most: float | None = None, timeout: float = 
 @pytest.mark.connect
 @pytest.mark.slow
 def test_five_runs_in_a_row_on_one_server_give_right_tables_and_keep_memory_flat(
-    spark: SparkSession, shared_server: tuple[str, int], tmp_path: Path
+    spark: SparkSession, shared_server: SharedServer, tmp_path: Path
 ) -> None:
     """What `stedi ui` does: every run a client of one warm server. The landing alternates
     between two states (one accelerometer file taken away and put back), so a run that reused
     the previous run's cached rows would give the other state's tables. After each run the
     server's live heap comes back to within `HEAP_ALLOWANCE` of where it was before the runs,
     and stops growing (a run that kept its cache leaves hundreds of MiB behind at this size)."""
-    endpoint, pid = shared_server
+    endpoint, pid, _ = shared_server
     full, fewer, lake = tmp_path / "full", tmp_path / "fewer", tmp_path / "lake"
     write_sample_landing(full, customers=300, seed=5)
     shutil.copytree(full, fewer)

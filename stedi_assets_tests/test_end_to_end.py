@@ -18,6 +18,7 @@ from stedi_assets.catalog.sql import run_query
 from stedi_assets.lake import LakeLayout
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets_tests.conftest import SharedServer
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
     dagster_home,
@@ -97,9 +98,13 @@ def test_the_documented_command_builds_the_contract(
             assert {key: accounting[key] for key in wanted} == wanted, table
 
 
-def test_no_personal_data_reaches_logs_or_metadata(cli_lake: tuple[Path, Path]) -> None:
+def test_no_personal_data_reaches_logs_or_metadata(
+    cli_lake: tuple[Path, Path], shared_server: SharedServer
+) -> None:
     """The run's event log and run storage (every metadata value, check result and log line),
-    its captured compute logs and the command's own output hold no customer's email or name."""
+    its captured compute logs, the command's own output and the Spark output of the run (on
+    the Spark Connect server it was a client of, which logs each plan it is sent) hold no
+    customer's email or name."""
     lake, dagster_home = cli_lake
     emails, names = set(), set()
     for path in (lake / "customer" / "landing").glob("*.json"):
@@ -115,6 +120,8 @@ def test_no_personal_data_reaches_logs_or_metadata(cli_lake: tuple[Path, Path]) 
     assert len(personal) > 200
     assert any(dagster_home.rglob("*.db")) and (dagster_home / "cli-output.log").stat().st_size
     assert files_containing(dagster_home, personal) == {}
+    assert shared_server.log.stat().st_size
+    assert files_containing(shared_server.log.parent, personal) == {}
 
 
 def test_a_second_run_with_no_new_files_gives_the_same_tables(
