@@ -65,6 +65,7 @@ def spark(s3_endpoint: str) -> Iterator[SparkSession]:
 
 class SharedServer(NamedTuple):
     endpoint: str
+    port: int
     pid: int
     log: Path
     """Everything the server printed: the runs' Spark output, which a client does not see."""
@@ -85,10 +86,10 @@ def shared_server(
         "STEDI_SPARK_DRIVER_MEMORY": "2g",
     }
     environment.pop("STEDI_SPARK_REMOTE", None)
-    log_path = tmp_path_factory.mktemp("connect") / "server.log"
-    with connect_server(free_port(), log_path, environment) as (endpoint, pid):
+    log_path, port = tmp_path_factory.mktemp("connect") / "server.log", free_port()
+    with connect_server(port, log_path, environment) as (endpoint, pid):
         assert pid is not None, "a server of the session's own, not one found listening"
-        yield SharedServer(endpoint, pid, log_path)
+        yield SharedServer(endpoint, port, pid, log_path)
 
 
 @pytest.fixture(scope="session")

@@ -161,7 +161,7 @@ def test_five_runs_in_a_row_on_one_server_give_right_tables_and_keep_memory_flat
     the previous run's cached rows would give the other state's tables. After each run the
     server's live heap comes back to within `HEAP_ALLOWANCE` of where it was before the runs,
     and stops growing (a run that kept its cache leaves hundreds of MiB behind at this size)."""
-    endpoint, pid, _ = shared_server
+    endpoint, pid = shared_server.endpoint, shared_server.pid
     full, fewer, lake = tmp_path / "full", tmp_path / "fewer", tmp_path / "lake"
     write_sample_landing(full, customers=300, seed=5)
     shutil.copytree(full, fewer)

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets_tests.conftest import SharedServer
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
 from stedi_assets_tests.lakes import TABLE_PATHS, stedi_ui
 from stedi_assets_tests.reference_contract import compute_expected
@@ -63,14 +64,13 @@ def ui_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def webserver(ui_lake: Path, connect_endpoint: str) -> Iterator[DagsterWebserver]:
+def webserver(ui_lake: Path, shared_server: SharedServer) -> Iterator[DagsterWebserver]:
     """`make ui`'s command (`stedi ui`: `dg dev`, every run a client of one Spark Connect
     server) on a fresh DAGSTER_HOME, with the landing sensor stopped so runs start only when
     asked. Its Spark port is the session's server's, which it finds listening and uses.
     (`test_connect.py` has `stedi ui` start and stop a server of its own; `test_daemon.py` runs
     the daemon on `workspace.yaml`.)"""
-    spark_port = int(connect_endpoint.rsplit(":", 1)[1])
-    with stedi_ui(ui_lake.parent, spark_port, STEDI_LAKE=str(ui_lake)) as (server, _):
+    with stedi_ui(ui_lake.parent, shared_server.port, STEDI_LAKE=str(ui_lake)) as (server, _):
         location, repository = server.wait_until_loaded()
         assert server.stop_sensors(location, repository) == ["landing_files_sensor"]
         write_sample_landing(ui_lake, customers=40, seed=3)
