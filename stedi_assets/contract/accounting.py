@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets.contract.landing import number_lines
+from stedi_assets.contract.landing import FileSplits, summarize_splits
 
 KEPT = "kept"
 QUARANTINED = "quarantined"
@@ -61,39 +61,49 @@ def valid_records(parsed: DataFrame) -> DataFrame:
     return parsed.where(~F.col("blank") & F.col("reason").isNull())
 
 
+def _summarize_lines(parsed: DataFrame) -> FileSplits:
+    """The line numbering of `parsed`, and its blank and quarantined lines counted, in one
+    aggregate."""
+    blank = F.col("blank")
+    return summarize_splits(
+        parsed, {"blank": blank, QUARANTINED: ~blank & F.col("reason").isNotNull()}
+    )
+
+
+def _quarantined(parsed: DataFrame, splits: FileSplits) -> DataFrame:
+    quarantined = parsed.where(F.col("reason").isNotNull())
+    return splits.numbered(quarantined).select("source_file", "line_number", "line", "reason")
+
+
 def quarantined_lines(parsed: DataFrame) -> DataFrame:
     """The lines that broke the contract: file, line number, the line as it was, every reason."""
-    quarantined = parsed.where(F.col("reason").isNotNull())
-    return number_lines(quarantined, parsed).select("source_file", "line_number", "line", "reason")
+    return _quarantined(parsed, _summarize_lines(parsed))
 
 
-def count_lines(
-    parsed: DataFrame, classified: DataFrame, dispositions: tuple[str, ...]
-) -> Accounting:
-    """Count read, blank and quarantined lines of `parsed`, and the dispositions of `classified`.
+def trusted_build(
+    rows: DataFrame, parsed: DataFrame, classified: DataFrame, dispositions: tuple[str, ...]
+) -> TrustedBuild:
+    """A trusted table's `rows`, the quarantined lines of `parsed` and the accounting of every
+    line; `classified` has one row per distinct valid record with `disposition` and `copies`
+    (lines beyond the first that carried the same record, counted as duplicates).
 
-    `classified` has one row per distinct valid record with `disposition` and `copies` (lines
-    beyond the first that carried the same record, counted as duplicates).
-    """
-    line_kinds = parsed.groupBy(
-        F.when(F.col("blank"), "blank").when(F.col("reason").isNotNull(), QUARANTINED).alias("kind")
-    ).count()
-    per_kind = {row["kind"]: row["count"] for row in line_kinds.collect()}
+    Two Spark jobs: one aggregate over the lines (numbering, blank and quarantined lines) and
+    one over the dispositions."""
+    splits = _summarize_lines(parsed)
     per_disposition = classified.groupBy("disposition").agg(
         F.count(F.lit(1)).alias("records"), F.sum("copies").alias("copies")
     )
     counts = dict.fromkeys(dispositions, 0)
-    counts[QUARANTINED] = per_kind.get(QUARANTINED, 0)
+    counts[QUARANTINED] = splits.kind_counts[QUARANTINED]
     for row in per_disposition.collect():
         counts[row["disposition"]] += row["records"]
         if row["copies"]:
             counts[DUPLICATE] += row["copies"]
-    blank_lines = per_kind.get("blank", 0)
-    return Accounting(
-        lines_read=sum(per_kind.values()) - blank_lines,
-        blank_lines=blank_lines,
-        counts=counts,
+    blank_lines = splits.kind_counts["blank"]
+    accounting = Accounting(
+        lines_read=splits.lines - blank_lines, blank_lines=blank_lines, counts=counts
     )
+    return TrustedBuild(rows=rows, quarantine=_quarantined(parsed, splits), accounting=accounting)
 
 
 def disposition_by_consent(

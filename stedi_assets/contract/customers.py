@@ -11,8 +11,7 @@ from stedi_assets.contract.accounting import (
     QUARANTINED,
     SUPERSEDED,
     TrustedBuild,
-    count_lines,
-    quarantined_lines,
+    trusted_build,
     valid_records,
 )
 from stedi_assets.contract.landing import ASCII_WHITESPACE, CUSTOMER, load_landing
@@ -82,11 +81,8 @@ def build_customer_trusted(
         .select("disposition", "copies", *CUSTOMER.columns)
         .persist()
     )
-    return TrustedBuild(
-        rows=classified.where(F.col("disposition") == KEPT).select(*CUSTOMER.columns),
-        quarantine=quarantined_lines(parsed_customers),
-        accounting=count_lines(parsed_customers, classified, CUSTOMER_DISPOSITIONS),
-    )
+    kept = classified.where(F.col("disposition") == KEPT).select(*CUSTOMER.columns)
+    return trusted_build(kept, parsed_customers, classified, CUSTOMER_DISPOSITIONS)
 
 
 def build_customers_curated(

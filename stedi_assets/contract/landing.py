@@ -162,34 +162,88 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
     )
 
 
-def number_lines(lines: DataFrame, all_lines: DataFrame) -> DataFrame:
-    """`lines` (some rows of `all_lines`, or all of them) with each line's exact 1-based number
-    in its file (`line_number`) in place of its place in the scan.
+def _split_key(source_file: Column, split_start: Column) -> Column:
+    return F.struct(
+        source_file.cast("string").alias("source_file"),
+        split_start.cast("bigint").alias(_SPLIT_START),
+    )
 
-    One small aggregate over `all_lines` counts the lines of each file split and finds its
-    first scan position; a split's lines are numbered after those of the splits before it in the
-    same file. `all_lines` should be persisted: the count and the numbering must read the same
-    scan (a scan's positions are fixed by its file listing). Only quarantined lines need their
-    number, so the contract numbers those alone.
-    """
+
+@dataclass(frozen=True)
+class FileSplits:
+    """What one aggregate over a scan's lines learns about each file split: where its line
+    numbers start (`number_bases`), how many lines the scan holds, and how many of each kind
+    asked for."""
+
+    number_bases: dict[tuple[str, int], int]
+    lines: int
+    kind_counts: dict[str, int]
+
+    def numbered(self, lines: DataFrame) -> DataFrame:
+        """`lines` (some rows of the summarised scan, or all of them) with each line's exact
+        1-based number in its file (`line_number`) in place of its place in the scan.
+
+        The bases travel in the plan as a literal map, so numbering needs no join (a broadcast
+        join would be a Spark job of its own)."""
+        split = _split_key(F.col("source_file"), F.col(_SPLIT_START))
+        if self.number_bases:
+            bases = F.create_map(
+                *(
+                    part
+                    for (source_file, split_start), base in self.number_bases.items()
+                    for part in (
+                        _split_key(F.lit(source_file), F.lit(split_start)),
+                        F.lit(base).cast("bigint"),
+                    )
+                )
+            )
+            number_base = bases[split]
+        else:
+            number_base = F.lit(None).cast("bigint")
+        others = [name for name in lines.columns if name not in ("source_file", *_LINE_POSITION)]
+        return lines.select(
+            "source_file",
+            (F.col(_SCAN_POSITION) + number_base).alias("line_number"),
+            *others,
+        )
+
+
+def summarize_splits(all_lines: DataFrame, kinds: dict[str, Column] | None = None) -> FileSplits:
+    """One small aggregate over `all_lines`: each file split's line count and first scan
+    position (a split's lines are numbered after those of the splits before it in the same
+    file), and the count of lines meeting each condition of `kinds`.
+
+    `all_lines` should be persisted: the count and the numbering must read the same scan (a
+    scan's positions are fixed by its file listing)."""
+    kinds = kinds or {}
     splits = (
         all_lines.groupBy("source_file", _SPLIT_START)
-        .agg(F.count(F.lit(1)).alias("lines"), F.min(_SCAN_POSITION).alias("first"))
+        .agg(
+            F.count(F.lit(1)).alias("lines"),
+            F.min(_SCAN_POSITION).alias("first"),
+            *(
+                F.count_if(condition).alias(f"kind_{i}")
+                for i, condition in enumerate(kinds.values())
+            ),
+        )
         .collect()
     )
-    bases, lines_before = [], {}
+    bases, lines_before = {}, {}
     for split in sorted(splits, key=lambda s: (s["source_file"], s[_SPLIT_START])):
         before = lines_before.get(split["source_file"], 0)
-        bases.append((split["source_file"], split[_SPLIT_START], before + 1 - split["first"]))
+        bases[(split["source_file"], split[_SPLIT_START])] = before + 1 - split["first"]
         lines_before[split["source_file"]] = before + split["lines"]
-    base_schema = "source_file string, split_start bigint, number_base bigint"
-    numbering = lines.sparkSession.createDataFrame(bases, base_schema)
-    others = [name for name in lines.columns if name not in ("source_file", *_LINE_POSITION)]
-    return lines.join(F.broadcast(numbering), ["source_file", _SPLIT_START]).select(
-        "source_file",
-        (F.col(_SCAN_POSITION) + F.col("number_base")).alias("line_number"),
-        *others,
-    )
+    kind_counts = {
+        kind: sum(split[f"kind_{i}"] for split in splits) for i, kind in enumerate(kinds)
+    }
+    return FileSplits(bases, sum(lines_before.values()), kind_counts)
+
+
+def number_lines(lines: DataFrame, all_lines: DataFrame) -> DataFrame:
+    """`lines` (some rows of `all_lines`, or all of them) with each line's exact 1-based number
+    in its file (`line_number`); see `summarize_splits`. Only quarantined lines need their
+    number, so the contract numbers those alone."""
+    return summarize_splits(all_lines).numbered(lines)
 
 
 def _field_problem(field: LandingField, json_type: Column, value_as_target: Column) -> Column:

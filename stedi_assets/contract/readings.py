@@ -13,9 +13,8 @@ from stedi_assets.contract.accounting import (
     QUARANTINED,
     WITHHELD,
     TrustedBuild,
-    count_lines,
     disposition_by_consent,
-    quarantined_lines,
+    trusted_build,
     valid_records,
 )
 from stedi_assets.contract.customers import normalized_email
@@ -52,11 +51,8 @@ def _trusted_build(
     dispositions: tuple[str, ...],
 ) -> TrustedBuild:
     classified = classified.select("disposition", "copies", *columns).persist()
-    return TrustedBuild(
-        rows=classified.where(F.col("disposition") == KEPT).select(*columns),
-        quarantine=quarantined_lines(parsed),
-        accounting=count_lines(parsed, classified, dispositions),
-    )
+    kept = classified.where(F.col("disposition") == KEPT).select(*columns)
+    return trusted_build(kept, parsed, classified, dispositions)
 
 
 def build_accelerometer_trusted(
