@@ -9,17 +9,20 @@ columns, violating row counts with hashed examples, the landing funnel.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pandera.api.checks import Check
 from pandera.pyspark import DataFrameModel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from stedi_assets.catalogue import ACCOUNTING_CHECK, QUARANTINE_CHECK, SCHEMA_CHECK
 from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
 from stedi_assets.metadata import example_keys
+from stedi_assets.one_job import aggregate_in_one_job
 
 if TYPE_CHECKING:
     from stedi_assets.zone_table import ZoneTable
@@ -76,20 +79,56 @@ def _check_expression(check: Check, value: Column) -> Column:
 def rule_failures(model: type[DataFrameModel], rows: DataFrame) -> list[dict[str, Any]]:
     """Every rule of the Pandera `model` that `rows` break, each named as Pandera names it, with
     its column and, for rules on values, how many rows break it."""
-    return counted_rule_failures(model, rows)[0]
+    rules = rule_counts(model, rows)
+    return rules.failures(aggregate_in_one_job(*rules.aggregates(rows)))[0]
 
 
-def counted_rule_failures(
-    model: type[DataFrameModel], rows: DataFrame
-) -> tuple[list[dict[str, Any]], int]:
-    """`rule_failures`, and the number of rows, from one pass over them.
+@dataclass(frozen=True)
+class RuleCounts:
+    """A Pandera model's rules on some rows, ready to be counted in one Spark job.
 
     The model is the one definition of the rules; they are evaluated here rather than by
     `model.validate`, which runs a Spark job per rule: the rules on the schema (strictness,
-    columns, types) are read from the DataFrame's schema, and every rule on values
-    (nullability, each `Field` check, uniqueness) is counted in one aggregate, one Spark job,
-    which also counts the rows (the publish flow would otherwise count them in a job of its own).
-    """
+    columns, types) are read from the DataFrame's schema (`schema_failures`), and every rule on
+    values (nullability, each `Field` check) is an aggregate column counting the rows that
+    break it (`columns`, after a first column counting the rows: the publish flow would
+    otherwise count them in a job of its own). Uniqueness is counted over the rows grouped by
+    the unique key (`unique_key`): as a distinct count beside the other aggregates it would
+    make Spark keep every other aggregate's state per key."""
+
+    schema_failures: list[dict[str, Any]]
+    counted: list[tuple[str, str]]
+    columns: list[Column]
+    unique_key: list[str]
+
+    def aggregates(
+        self, rows: DataFrame, also: Sequence[Column] = ()
+    ) -> list[tuple[DataFrame, list[Column]]]:
+        """The aggregates that count the rules on `rows`, for `aggregate_in_one_job`; `also`,
+        more aggregate columns over `rows`, come after the rules' in the first one's answer."""
+        aggregates = [(rows, [*self.columns, *also])]
+        if self.unique_key:
+            per_key = rows.groupBy(*(F.col(f"`{name}`") for name in self.unique_key)).agg(
+                F.count(F.lit(1)).alias("rows_with_key")
+            )
+            aggregates.append((per_key, [F.sum(F.col("rows_with_key") - 1)]))
+        return aggregates
+
+    def failures(self, answers: Sequence[Row]) -> tuple[list[dict[str, Any]], int]:
+        """The rules broken, given the answers to `aggregates`; and the number of rows."""
+        row_count, *rule_counts = answers[0][: len(self.columns)]
+        if self.unique_key:
+            rule_counts.append(answers[1][0] or 0)
+        failures = self.schema_failures + [
+            {"rule": rule, "column": name, "rows": count}
+            for (rule, name), count in zip(self.counted, rule_counts, strict=True)
+            if count
+        ]
+        return failures, row_count
+
+
+def rule_counts(model: type[DataFrameModel], rows: DataFrame) -> RuleCounts:
+    """The rules of `model` on `rows`, as `RuleCounts`."""
     schema = model.to_schema()
     types = {field.name: field.dataType for field in rows.schema.fields}
     failures: list[dict[str, Any]] = []
@@ -117,24 +156,15 @@ def counted_rule_failures(
     unique = list(schema.unique or [])
     if unique and not all(name in types for name in unique):
         failures.append({"rule": "unique", "column": ", ".join(unique)})
+        unique = []
     elif unique:
         counted.append(("unique", ", ".join(unique)))
-        keys = F.struct(*(F.col(f"`{name}`") for name in unique))
-        counts.append(F.count(F.lit(1)) - F.count_distinct(keys))
-    row_count, *rule_counts = rows.agg(*counts).first()
-    failures += [
-        {"rule": rule, "column": name, "rows": count}
-        for (rule, name), count in zip(counted, rule_counts, strict=True)
-        if count
-    ]
-    return failures, row_count
+    return RuleCounts(failures, counted, counts, unique)
 
 
-def schema_check(table: ZoneTable, rows: DataFrame) -> tuple[dg.AssetCheckResult, int]:
-    """The table's Pandera model on `rows`: every rule broken, with its column and row count;
-    and how many rows there are."""
-    failures, row_count = counted_rule_failures(table.model, rows)
-    result = dg.AssetCheckResult(
+def schema_check(failures: list[dict[str, Any]]) -> dg.AssetCheckResult:
+    """The result of a table's Pandera model: every rule broken, with its column and row count."""
+    return dg.AssetCheckResult(
         check_name=SCHEMA_CHECK,
         passed=not failures,
         metadata={
@@ -143,12 +173,11 @@ def schema_check(table: ZoneTable, rows: DataFrame) -> tuple[dg.AssetCheckResult
             "failures": dg.MetadataValue.json(failures),
         },
     )
-    return result, row_count
 
 
-def privacy_check(table: ZoneTable, violations: DataFrame) -> dg.AssetCheckResult:
-    """Passes when no row breaks the table's privacy invariant; else counts and examples."""
-    count = violations.count()
+def privacy_check(table: ZoneTable, violations: DataFrame, count: int) -> dg.AssetCheckResult:
+    """Passes when no row breaks the table's privacy invariant (`count` rows of `violations`
+    do); else the count and a few examples."""
     metadata: dict[str, Any] = {"rule": table.privacy_rule, "violating_rows": count}
     if count:
         metadata["examples"] = dg.MetadataValue.json(example_keys(violations, table.example_key))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 PREVIEW_ROWS = 5
@@ -56,19 +56,23 @@ def bar_chart(title: str, unit: str, counts: Mapping[str, int]) -> dg.MarkdownMe
     )
 
 
-def masked(rows: DataFrame) -> DataFrame:
-    return rows.select(
-        *(
-            PERSONAL_MASKS[name](F.col(name)).alias(name) if name in PERSONAL_MASKS else name
-            for name in rows.columns
-        )
-    )
+def _masked_columns(rows: DataFrame) -> list[Column]:
+    return [
+        PERSONAL_MASKS[name](F.col(name)).alias(name) if name in PERSONAL_MASKS else F.col(name)
+        for name in rows.columns
+    ]
 
 
-def preview(rows: DataFrame) -> dg.MarkdownMetadataValue:
-    """The first rows of a table, personal fields masked."""
-    sample = masked(rows).limit(PREVIEW_ROWS).collect()
-    return dg.MetadataValue.md(markdown_table(rows.columns, [tuple(row) for row in sample]))
+def preview_sample(rows: DataFrame) -> Column:
+    """An aggregate column: the table's first `PREVIEW_ROWS` rows in the order of its columns'
+    values, personal fields masked. An aggregate, so it is computed in the same Spark job as
+    the table's checks; the same rows every time the table holds the same rows."""
+    return F.min_by(F.struct(*_masked_columns(rows)), F.struct(*rows.columns), PREVIEW_ROWS)
+
+
+def preview(columns: Sequence[str], sample: Sequence[Row] | None) -> dg.MarkdownMetadataValue:
+    """The rows of a `preview_sample` as a Markdown table (an empty table has none)."""
+    return dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in sample or []]))
 
 
 def example_keys(rows: DataFrame, key_columns: Sequence[str], limit: int = 5) -> list[dict]:

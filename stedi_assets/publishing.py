@@ -13,13 +13,15 @@ from collections.abc import Callable, Iterator
 
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from stedi_assets import checks, delta_tables
 from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
 from stedi_assets.lake import LakeLayout
-from stedi_assets.metadata import bar_chart, preview
+from stedi_assets.metadata import bar_chart, preview, preview_sample
+from stedi_assets.one_job import aggregate_in_one_job
 from stedi_assets.resources import LakeResource
 from stedi_assets.zone_table import ZoneTable
 
@@ -85,11 +87,22 @@ def publish(
     try:
         rows = rows.persist()
         checks_started = time.perf_counter()
-        schema_result, row_count = checks.schema_check(table, rows)
+        rules = checks.rule_counts(table.model, rows)
+        violations = privacy_violations(rows)
+        # The rules, the row count, the preview and the privacy count: one Spark job.
+        *rule_answers, (violation_count,) = aggregate_in_one_job(
+            *rules.aggregates(rows, also=[preview_sample(rows)]),
+            (violations, [F.count(F.lit(1))]),
+        )
+        failures, row_count = rules.failures(rule_answers)
+        sample = rule_answers[0][-1]
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
         if build is not None:
             context.log.info(f"{table.name}: landing lines {build.accounting.as_metadata()}")
-        results = [schema_result, checks.privacy_check(table, privacy_violations(rows))]
+        results = [
+            checks.schema_check(failures),
+            checks.privacy_check(table, violations, violation_count),
+        ]
         if build is not None:
             results += checks.accounting_checks(build, row_count)
         checks_seconds = time.perf_counter() - checks_started
@@ -133,7 +146,7 @@ def publish(
                 "delta_version": version,
                 "checks_seconds": round(checks_seconds, 3),
                 "write_seconds": round(write_seconds, 3),
-                "preview": preview(rows),
+                "preview": preview(rows.columns, sample),
                 **metadata,
                 **(charts(rows) if charts else {}),
             },

@@ -1,0 +1,51 @@
+"""A table's checks, row count, preview and privacy count are asked of Spark together: one job
+answers them all (the publish flow's fixed cost is counted in jobs)."""
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets.metadata import PREVIEW_ROWS, preview_sample
+from stedi_assets.one_job import aggregate_in_one_job
+
+
+def jobs_of(spark: SparkSession, group: str) -> int:
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+
+
+def test_aggregates_of_different_rows_come_from_one_job(spark: SparkSession) -> None:
+    readings = spark.range(1, 1001).select(
+        (F.col("id") % 7).alias("device"), (F.col("id") * 10).alias("reading_time")
+    )
+    late = readings.where(F.col("reading_time") > 9000).groupBy("device").count()
+    spark.sparkContext.setJobGroup("one_job", "aggregate_in_one_job")
+    try:
+        per_readings, per_late = aggregate_in_one_job(
+            (readings, [F.count(F.lit(1)), F.count_distinct("device"), F.max("reading_time")]),
+            (late, [F.sum("count"), F.count(F.lit(1))]),
+        )
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert tuple(per_readings) == (1000, 7, 10000)
+    assert tuple(per_late) == (100, 7)
+    assert jobs_of(spark, "one_job") == 1
+
+
+def test_the_preview_is_the_first_rows_in_column_order_with_personal_fields_masked(
+    spark: SparkSession,
+) -> None:
+    customers = spark.createDataFrame(
+        [(f"{name}@x.com", name.title(), index) for index, name in
+         enumerate(["zoe", "bob", "ann", "eve", "dan", "cat", "fay"])],
+        "email string, customerName string, visits long",
+    )  # fmt: skip
+    (values,) = aggregate_in_one_job((customers, [preview_sample(customers)]))
+    (sample,) = values
+    assert [tuple(row) for row in sample] == [
+        ("a***@x.com", "A***", 2),
+        ("b***@x.com", "B***", 1),
+        ("c***@x.com", "C***", 5),
+        ("d***@x.com", "D***", 4),
+        ("e***@x.com", "E***", 3),
+    ][:PREVIEW_ROWS]
+    (empty,) = aggregate_in_one_job((customers.limit(0), [preview_sample(customers)]))
+    assert empty[0] is None
