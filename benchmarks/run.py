@@ -6,13 +6,17 @@ other on the same files:
 
 1. the project: `dagster asset materialize --select '*'`, every check, Delta tables;
 2. `benchmarks/bare_pyspark.py`: the same contract, no Dagster, no checks, Parquet;
-3. `benchmarks/duckdb_contract.py`: the same contract in DuckDB SQL (single-node reference).
+3. `benchmarks/duckdb_contract.py`: the same contract in DuckDB SQL (single-node reference);
+4. with `--warm`, the project again as a client of a Spark Connect server that is already up
+   and has done one run (`stedi connect-server`; what each run launched from `stedi ui` costs),
+   against its cold run (a new process and JVM).
 
 It prints wall time and peak memory (the whole process tree, the JVM included), the ratios
 1/2 and 1/3, and the share of the project's time spent in checks, and writes the table to
 `benchmarks/results.md` with a description of the machine.
 
-    python benchmarks/run.py [--sizes 1 10] [--repeats 3] [--large-files] [--giant-file-gb 2.5]
+    python benchmarks/run.py [--sizes 1 10] [--repeats 3] [--warm] [--large-files]
+        [--giant-file-gb 2.5]
 
 `--large-files` writes each source as two large files (as a plain daily export does) instead of
 64 MiB pieces; `--giant-file-gb` also runs the project on one accelerometer file of that size.
@@ -25,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,8 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from stedi_assets.cli import materialize_all_command
+from stedi_assets.shared_spark import connect_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / ".cache" / "bench"
@@ -172,6 +179,8 @@ class SizeResult:
     bare: Measurement
     duckdb: Measurement
     check_share: float
+    bare_differences: dict[str, tuple[int, int]]
+    warm: Measurement | None = None
     increment: Increment | None = None
     giant: GiantFile | None = None
 
@@ -196,6 +205,45 @@ def new_readings_file(landing: Path, destination: Path) -> int:
                         out.write(json.dumps(record, separators=(",", ":")) + "\n")
                         written += 1
     return written
+
+
+def bare_against_duckdb(bare: Path, exact: Path) -> dict[str, tuple[int, int]]:
+    """Per zone table, the rows of the bare script's table that DuckDB's exact one lacks, and
+    the rows it lacks (multisets, by column name): how far the plain script is from the
+    contract on this data."""
+    connection = duckdb.connect()
+    differences = {}
+    for name in ZONE_TABLES:
+        theirs = f"read_parquet('{bare / name}/*.parquet')"
+        exact_rows = f"read_parquet('{exact / name}.parquet')"
+        columns = ", ".join(
+            f'"{column}"' for column in connection.sql(f"SELECT * FROM {exact_rows}").columns
+        )
+
+        def extra(left: str, right: str, columns: str = columns) -> int:
+            query = f"SELECT {columns} FROM {left} EXCEPT ALL SELECT {columns} FROM {right}"
+            return connection.sql(f"SELECT count(*) FROM ({query})").fetchone()[0]
+
+        differences[name] = (extra(theirs, exact_rows), extra(exact_rows, theirs))
+    return differences
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def measure_warm(work: Path, environment: dict[str, str]) -> Measurement:
+    """The full materialization as a client of a Spark Connect server that is up and has done
+    one run already (its JVM started and warmed), as runs launched from `stedi ui` are."""
+    log = work / "connect-server.log"
+    with connect_server(free_port(), log, environment) as (endpoint, _):
+        client = {**environment, "STEDI_SPARK_REMOTE": endpoint}
+        print("  warm-up run on a new Spark Connect server", flush=True)
+        measure(materialize_all_command(), client)
+        print("  warm run (the server already up and warmed)", flush=True)
+        return measure(materialize_all_command(), client)
 
 
 def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) -> Increment:
@@ -247,7 +295,12 @@ def _median(measurements: list[Measurement]) -> Measurement:
 
 
 def run_size(
-    multiple: int, repeats: int, increment: bool, large_files: bool, giant_gib: float | None
+    multiple: int,
+    repeats: int,
+    warm: bool,
+    increment: bool,
+    large_files: bool,
+    giant_gib: float | None,
 ) -> SizeResult:
     landing = landing_for(multiple, large_files)
     files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
@@ -289,6 +342,8 @@ def run_size(
                     environment,
                 )
             )
+        differences = bare_against_duckdb(work / "bare", work / "duck")
+        warm_run = measure_warm(work, environment) if warm else None
         new_file = measure_increment(landing, lake, work, environment) if increment else None
         giant = one_giant_file(landing, work, giant_gib, environment) if giant_gib else None
     return SizeResult(
@@ -300,6 +355,8 @@ def run_size(
         _median(runs["bare"]),
         _median(runs["duckdb"]),
         statistics.median(shares),
+        differences,
+        warm_run,
         new_file,
         giant,
     )
@@ -325,8 +382,9 @@ def table(results: list[SizeResult]) -> str:
     gib = 2**30
     rows = [
         "| size | landing lines | JSON | largest file | project s | bare PySpark s | DuckDB s "
-        "| 1/2 | 1/3 | checks share | project peak GiB | bare peak GiB | DuckDB peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| 1/2 | 1/3 | checks share | project peak GiB | bare peak GiB | DuckDB peak GiB "
+        "| warm s | warm/cold |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         to_bare, to_duckdb = (
@@ -339,8 +397,24 @@ def table(results: list[SizeResult]) -> str:
             f"| {r.bare.seconds:.1f} | {r.duckdb.seconds:.1f} "
             f"| {to_bare:.2f} | {to_duckdb:.1f} "
             f"| {100 * r.check_share:.0f} % | {r.project.peak_bytes / gib:.1f} "
-            f"| {r.bare.peak_bytes / gib:.1f} | {r.duckdb.peak_bytes / gib:.1f} |"
+            f"| {r.bare.peak_bytes / gib:.1f} | {r.duckdb.peak_bytes / gib:.1f} "
+            + (
+                f"| {r.warm.seconds:.1f} | {r.warm.seconds / r.project.seconds:.2f} |"
+                if r.warm
+                else "| | |"
+            )
         )
+    return "\n".join(rows)
+
+
+def bare_differences_table(results: list[SizeResult]) -> str:
+    rows = [
+        "| size | table | rows only in bare PySpark's | rows only in DuckDB's (exact) |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        for name, (extra, missing) in r.bare_differences.items():
+            rows.append(f"| {r.multiple}x | {name} | {extra:,} | {missing:,} |")
     return "\n".join(rows)
 
 
@@ -405,6 +479,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--repeats", type=int, default=1, help="runs per size; medians reported")
     parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="also time a run through a Spark Connect server that is already up and warmed",
+    )
+    parser.add_argument(
         "--increment",
         action="store_true",
         help="also time a rebuild after a new 1 %% file, against the floor of an incremental run",
@@ -423,15 +502,26 @@ def main() -> None:
     results = []
     for multiple in args.sizes:
         results.append(
-            run_size(multiple, args.repeats, args.increment, args.large_files, args.giant_file_gb)
+            run_size(
+                multiple,
+                args.repeats,
+                args.warm,
+                args.increment,
+                args.large_files,
+                args.giant_file_gb,
+            )
         )
-        print(table(results[-1:]), flush=True)
+        print(table(results[-1:]) + "\n\n" + bare_differences_table(results[-1:]), flush=True)
     command = f"python benchmarks/run.py {' '.join(sys.argv[1:])}".strip()
     section = (
         f"## `{command}`\n\n"
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
         + table(results)
         + "\n"
+    )
+    section += (
+        "\nHow far the plain script's tables are from the contract (DuckDB's tables are exact, "
+        "checked against the reference in its tests):\n\n" + bare_differences_table(results) + "\n"
     )
     increments = increment_table(results)
     if increments:
