@@ -116,12 +116,12 @@ class RuleCounts:
 
     def failures(self, answers: Sequence[Row]) -> tuple[list[dict[str, Any]], int]:
         """The rules broken, given the answers to `aggregates`; and the number of rows."""
-        row_count, *rule_counts = answers[0][: len(self.columns)]
+        row_count, *broken_rows = answers[0][: len(self.columns)]
         if self.unique_key:
-            rule_counts.append(answers[1][0] or 0)
+            broken_rows.append(answers[1][0] or 0)
         failures = self.schema_failures + [
             {"rule": rule, "column": name, "rows": count}
-            for (rule, name), count in zip(self.counted, rule_counts, strict=True)
+            for (rule, name), count in zip(self.counted, broken_rows, strict=True)
             if count
         ]
         return failures, row_count

@@ -58,9 +58,10 @@ def _table(uri: str) -> str:
 def latest_version(spark: SparkSession, uri: str) -> int:
     """The table's latest version, as this session's Spark knows it.
 
-    In a local session Delta's log object in the JVM already holds the snapshot of the commit
-    just made, so asking it costs no Spark job; `DESCRIBE HISTORY`, the way that works on a
-    Spark Connect server too, runs one job per table (8 of a run's jobs on a local session)."""
+    In a classic session (local or on a cluster) Delta's log object in the driver's JVM
+    already holds the snapshot of the commit just made, so asking it costs no Spark job;
+    `DESCRIBE HISTORY`, the way that works on a Spark Connect server too, runs one job per
+    table (8 of a run's jobs)."""
     jvm_session = getattr(spark, "_jsparkSession", None)
     if jvm_session is not None:
         delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 PREVIEW_ROWS = 5
 BAR_WIDTH = 30
@@ -65,9 +66,17 @@ def _masked_columns(rows: DataFrame) -> list[Column]:
 
 def preview_sample(rows: DataFrame) -> Column:
     """An aggregate column: the table's first `PREVIEW_ROWS` rows in the order of its columns'
-    values, personal fields masked. An aggregate, so it is computed in the same Spark job as
-    the table's checks; the same rows every time the table holds the same rows."""
-    return F.min_by(F.struct(*_masked_columns(rows)), F.struct(*rows.columns), PREVIEW_ROWS)
+    values (those of simple types: a map, for one, has no order), personal fields masked. An
+    aggregate, so it is computed in the same Spark job as the table's checks; the same rows
+    every time the table holds the same rows."""
+    orderable = [
+        F.col(field.name)
+        for field in rows.schema.fields
+        if isinstance(field.dataType, T.AtomicType)
+        and not isinstance(field.dataType, T.VariantType)
+    ]
+    order = F.struct(*orderable) if orderable else F.lit(0)
+    return F.min_by(F.struct(*_masked_columns(rows)), order, PREVIEW_ROWS)
 
 
 def preview(columns: Sequence[str], sample: Sequence[Row] | None) -> dg.MarkdownMetadataValue:

@@ -4,7 +4,11 @@ Each Spark action is a job, and on a small lake a run's time goes more to the nu
 to the rows. A table's checks and metadata each need one aggregate over its rows or over rows
 derived from them; asking them one by one costs a job each. Put in a union, they run as the
 stages of one job (a cross join of their single rows would broadcast one of them, a job of its
-own).
+own). With adaptive execution off, as the project runs locally; a broadcast join inside the
+rows' plans is still a job of its own, as it would be for each aggregate asked alone.
+
+On Spark Connect the server analyses each query's plan afresh, and the union holds the plans of
+all the parts: there it saves jobs but not seconds (`benchmarks/results.md`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from pyspark.sql import functions as F
 
 def aggregate_in_one_job(*aggregates: tuple[DataFrame, Sequence[Column]]) -> list[Row]:
     """For each `(rows, columns)`, the values of the aggregate `columns` over `rows` (a `Row`
-    with one field per column, in order), computed by a single Spark job.
+    with one field per column, in order), computed by one Spark job (and the jobs of any
+    broadcast in the rows' plans).
 
     An aggregate with no grouping gives exactly one row, so each part of the union holds one
     non-null struct, in its own column; the other parts' columns are typed nulls there."""

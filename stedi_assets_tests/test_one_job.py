@@ -49,3 +49,15 @@ def test_the_preview_is_the_first_rows_in_column_order_with_personal_fields_mask
     ][:PREVIEW_ROWS]
     (empty,) = aggregate_in_one_job((customers.limit(0), [preview_sample(customers)]))
     assert empty[0] is None
+
+
+def test_a_column_without_an_order_does_not_stop_the_preview(spark: SparkSession) -> None:
+    """A map has no order: the preview orders by the other columns (a failing preview would
+    fail the checks' pass, and the table would not be published)."""
+    readings = spark.range(8).select(
+        (7 - F.col("id")).alias("reading"),
+        F.create_map(F.lit("unit"), F.lit("g")).alias("labels"),
+    )
+    ((sample,),) = aggregate_in_one_job((readings, [preview_sample(readings)]))
+    assert [row["reading"] for row in sample] == [0, 1, 2, 3, 4][:PREVIEW_ROWS]
+    assert all(row["labels"] == {"unit": "g"} for row in sample)

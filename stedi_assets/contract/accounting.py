@@ -87,8 +87,8 @@ def trusted_build(
     line; `classified` has one row per distinct valid record with `disposition` and `copies`
     (lines beyond the first that carried the same record, counted as duplicates).
 
-    Two Spark jobs: one aggregate over the lines (numbering, blank and quarantined lines) and
-    one over the dispositions."""
+    Two aggregates, a Spark job each (and the jobs of the broadcasts in their plans): one over
+    the lines (numbering, blank and quarantined lines) and one over the dispositions."""
     splits = _summarize_lines(parsed)
     per_disposition = classified.groupBy("disposition").agg(
         F.count(F.lit(1)).alias("records"), F.sum("copies").alias("copies")

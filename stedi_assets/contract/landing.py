@@ -123,7 +123,7 @@ LANDING_SOURCES_BY_NAME = {
 }
 
 
-# Where a line sits in the scan, until `number_lines` turns it into its line number.
+# Where a line sits in the scan, until `FileSplits.numbered` turns it into its line number.
 _SPLIT_START = "split_start"
 _SCAN_POSITION = "scan_position"
 _LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
@@ -131,7 +131,7 @@ _LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
 
 def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
     """Every line of every file in `folder`, read as lines: `source_file`, `line`, and where the
-    line sits in the scan (`number_lines` turns that into its line number).
+    line sits in the scan (`FileSplits.numbered` turns that into its line number).
 
     Spark's line reader streams each file, and splits a large uncompressed one into several
     tasks, so memory is bounded by a task, never by a file. Lines end at LF only (a lone CR is
@@ -362,7 +362,7 @@ def parse_landing(
 ) -> DataFrame:
     """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
 
-    Output: `source_file`, the line's place in the scan (for `number_lines`), `line`, `blank`
+    Output: `source_file`, the line's place in the scan (for `FileSplits.numbered`), `line`, `blank`
     (ignored lines), `reason` (null for a valid record; all the line's problems joined by "; ")
     and one typed column per field.
     `line` is kept for quarantined lines, and for valid ones only when `keep_valid_lines`.
@@ -426,6 +426,6 @@ def load_landing(
 ) -> DataFrame:
     """Read and parse a landing folder once; the result is cached for the table, its quarantine
     and its accounting, which all read it. Each line keeps its place in the scan:
-    `number_lines` gives the line numbers (the quarantine's)."""
+    `summarize_splits` and `FileSplits.numbered` give the line numbers (the quarantine's)."""
     lines = read_landing_lines(spark, folder)
     return parse_landing(lines, source, ranges, keep_valid_lines).persist()
