@@ -5,7 +5,8 @@ each), generate landing data with the project's sample-data command, then time, 
 other on the same files:
 
 1. the project: `dagster asset materialize --select '*'`, every check, Delta tables;
-2. `benchmarks/bare_pyspark.py`: the same contract, no Dagster, no checks, Parquet;
+2. `benchmarks/bare_pyspark.py`: the contract as a plain script of its own, no Dagster, no
+   checks, Parquet (it departs from the contract on a few hostile lines: counted);
 3. `benchmarks/duckdb_contract.py`: the same contract in DuckDB SQL (single-node reference);
 4. with `--warm`, the project again as a client of a Spark Connect server that is already up
    and has done one run (`stedi connect-server`; what each run launched from `stedi ui` costs),
@@ -455,7 +456,8 @@ Written by `benchmarks/run.py`, one section per command (`make bench`, `make ben
 replaces its own section. In each, all three are measured in the same run on the same files;
 times are medians, peak memory is the largest resident size of the whole process tree (the JVM
 included). 1 = the project (`dagster asset materialize`, every check, Delta); 2 = bare PySpark
-(same contract, no Dagster, no checks, Parquet); 3 = DuckDB (same contract in SQL).
+(the contract as a plain script, no Dagster, no checks, Parquet); 3 = DuckDB (the contract in
+SQL, exact).
 """
 SECTION_MARK = "<!-- section: {} -->"
 
