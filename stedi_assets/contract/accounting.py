@@ -7,6 +7,7 @@ the kept records; the accounting counts the rest, so an analyst can see that not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -81,14 +82,20 @@ def quarantined_lines(parsed: DataFrame) -> DataFrame:
 
 
 def trusted_build(
-    rows: DataFrame, parsed: DataFrame, classified: DataFrame, dispositions: tuple[str, ...]
+    parsed: DataFrame,
+    classified: DataFrame,
+    columns: Sequence[str],
+    dispositions: tuple[str, ...],
 ) -> TrustedBuild:
-    """A trusted table's `rows`, the quarantined lines of `parsed` and the accounting of every
-    line; `classified` has one row per distinct valid record with `disposition` and `copies`
-    (lines beyond the first that carried the same record, counted as duplicates).
+    """A trusted table (the `columns` of the records of `classified` that are kept), the
+    quarantined lines of `parsed` and the accounting of every line; `classified` has one row
+    per distinct valid record with `disposition` and `copies` (lines beyond the first that
+    carried the same record, counted as duplicates), and is cached for the table and the count.
 
     Two aggregates, a Spark job each (and the jobs of the broadcasts in their plans): one over
     the lines (numbering, blank and quarantined lines) and one over the dispositions."""
+    classified = classified.select("disposition", "copies", *columns).persist()
+    rows = classified.where(F.col("disposition") == KEPT).select(*columns)
     splits = _summarize_lines(parsed)
     per_disposition = classified.groupBy("disposition").agg(
         F.count(F.lit(1)).alias("records"), F.sum("copies").alias("copies")

@@ -70,19 +70,13 @@ def build_customer_trusted(
             "left",
         )
         erased = F.col("erased_hash").isNotNull()
-    classified = (
-        records.withColumn(
-            "disposition",
-            F.when(~F.col("is_current"), F.lit(SUPERSEDED))
-            .when(F.col("shareWithResearchAsOfDate").isNull() | erased, F.lit(NO_CONSENT))
-            .otherwise(F.lit(KEPT)),
-        )
-        .withColumn("copies", F.lit(0))
-        .select("disposition", "copies", *CUSTOMER.columns)
-        .persist()
-    )
-    kept = classified.where(F.col("disposition") == KEPT).select(*CUSTOMER.columns)
-    return trusted_build(kept, parsed_customers, classified, CUSTOMER_DISPOSITIONS)
+    classified = records.withColumn(
+        "disposition",
+        F.when(~F.col("is_current"), F.lit(SUPERSEDED))
+        .when(F.col("shareWithResearchAsOfDate").isNull() | erased, F.lit(NO_CONSENT))
+        .otherwise(F.lit(KEPT)),
+    ).withColumn("copies", F.lit(0))
+    return trusted_build(parsed_customers, classified, CUSTOMER.columns, CUSTOMER_DISPOSITIONS)
 
 
 def build_customers_curated(

@@ -44,17 +44,6 @@ def _distinct_readings(records: DataFrame, columns: list[str]) -> DataFrame:
     return records.groupBy(*columns).agg((F.count(F.lit(1)) - 1).alias("copies"))
 
 
-def _trusted_build(
-    parsed: DataFrame,
-    classified: DataFrame,
-    columns: list[str],
-    dispositions: tuple[str, ...],
-) -> TrustedBuild:
-    classified = classified.select("disposition", "copies", *columns).persist()
-    kept = classified.where(F.col("disposition") == KEPT).select(*columns)
-    return trusted_build(kept, parsed, classified, dispositions)
-
-
 def build_accelerometer_trusted(
     parsed_readings: DataFrame, customer_trusted: DataFrame, since_consent: bool
 ) -> TrustedBuild:
@@ -76,7 +65,7 @@ def build_accelerometer_trusted(
             disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent),
         )
     )
-    return _trusted_build(
+    return trusted_build(
         parsed_readings, classified, ACCELEROMETER.columns, ACCELEROMETER_DISPOSITIONS
     )
 
@@ -113,7 +102,7 @@ def build_step_trainer_trusted(
         .join(F.broadcast(consent), "owner", "left")
         .withColumn("disposition", disposition)
     )
-    return _trusted_build(
+    return trusted_build(
         parsed_readings, classified, STEP_TRAINER.columns, STEP_TRAINER_DISPOSITIONS
     )
 
