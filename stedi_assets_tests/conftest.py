@@ -4,6 +4,7 @@ for the whole test session."""
 import json
 import logging
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -13,8 +14,16 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
+from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.shared_spark import connect_server
-from stedi_assets_tests.lakes import free_port, spark_config_for_tests
+from stedi_assets_tests.erased_lake import ErasedLake, erase_a_customer
+from stedi_assets_tests.lakes import (
+    dagster_home,
+    free_port,
+    lake_with,
+    spark_config_for_tests,
+    stedi_command,
+)
 
 # Distinctive, fake credentials: the S3 server accepts any.
 S3_TEST_ENVIRONMENT = {
@@ -121,3 +130,43 @@ def write_landing(lake_root: Path) -> LandingWriter:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def erased_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> ErasedLake:
+    """A generated lake, materialized, with one customer erased (see `erase_a_customer`):
+    the erasure tests and the Spark Connect test that repeats it through the CLI share it."""
+    return erase_a_customer(spark, tmp_path_factory.mktemp("erasure"))
+
+
+@pytest.fixture(scope="session")
+def generated_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated landing data (150 customers), shared read-only: copy it with `lake_with`."""
+    root = tmp_path_factory.mktemp("generated")
+    write_sample_landing(root, customers=150, seed=7)
+    return root
+
+
+class CliLake(NamedTuple):
+    lake: Path
+    home: Path
+    """The DAGSTER_HOME the run recorded in."""
+    run: subprocess.CompletedProcess[str]
+    """What `stedi materialize` printed (also in `home / "cli-output.log"`)."""
+
+
+@pytest.fixture(scope="session")
+def cli_lake(
+    generated_landing: Path, connect_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> CliLake:
+    """A lake of `generated_landing` materialized by `make demo`'s command, `stedi materialize`
+    (a client of the session's Spark Connect server), shared by the tests that read it."""
+    lake = lake_with(generated_landing, tmp_path_factory.mktemp("cli") / "lake")
+    home = dagster_home(lake.parent / "dagster_home")
+    run = stedi_command(
+        "materialize", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home),
+        STEDI_SPARK_REMOTE=connect_endpoint,
+    )  # fmt: skip
+    (home / "cli-output.log").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return CliLake(lake, home, run)

@@ -6,7 +6,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from stedi_assets.resources import LakeResource, spark_config
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets.shared_spark import answers
 from stedi_assets_tests.graphql import DagsterWebserver
+from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected
 
 TABLE_PATHS = {
     "customer_trusted": "customer/trusted",
@@ -110,6 +113,24 @@ def materialize_with_cli(
     return completed
 
 
+def stedi_command(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`stedi ARGS` (as `python -m stedi_assets`) in its own process; returns its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "stedi_assets", *args],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def lake_with(landing: Path, root: Path) -> Path:
+    """A lake at `root` holding a copy of the landing files of the lake at `landing`."""
+    for source in SOURCES:
+        shutil.copytree(landing / source / "landing", root / source / "landing")
+    return root
+
+
 def files_containing(folder: Path, needles: Iterable[str]) -> dict[str, list[str]]:
     """Which of `needles` occur, case-insensitively, in which files under `folder` (as bytes,
     so SQLite databases and compressed logs' plain parts are searched too)."""
@@ -165,3 +186,21 @@ def read_rows(
     if columns:
         table = table.select(*columns)
     return sorted(tuple(row) for row in table.collect())
+
+
+def table_rows(spark: SparkSession, root: Path, table: str) -> Counter:
+    frame = spark.read.format("delta").load(str(root / TABLE_PATHS[table]))
+    return Counter(tuple(row) for row in frame.select(*COLUMNS[table]).collect())
+
+
+def assert_lake_matches(spark: SparkSession, root: Path, expected: Expected) -> None:
+    for table in TABLE_PATHS:
+        wanted = getattr(expected, table)
+        assert wanted, f"the generated data should give {table} rows"
+        assert table_rows(spark, root, table) == Counter(wanted), table
+    for source in SOURCES:
+        quarantine = spark.read.format("delta").load(str(root / source / "quarantine"))
+        found = sorted(
+            (Path(row.source_file).name, row.line_number) for row in quarantine.collect()
+        )
+        assert found == expected.quarantined[source], source
