@@ -1,29 +1,17 @@
 """`stedi`, the one command: every subcommand has help, wrong arguments are named, and
 `stedi materialize` tells a person one line per asset while the event log goes to a file."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets_tests.conftest import CliLake
 from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
+from stedi_assets_tests.lakes import stedi_command as stedi
 
 SUBCOMMANDS = ["sample-data", "materialize", "summary", "sql", "erase", "demo-s3"]
-
-
-def stedi(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stedi_assets", *args],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def test_every_subcommand_has_help() -> None:
@@ -46,13 +34,10 @@ def test_wrong_arguments_are_named(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_materialize_prints_a_line_per_asset_and_logs_every_event(
-    spark: SparkSession, connect_endpoint: str, tmp_path: Path
+    cli_lake: CliLake, spark: SparkSession
 ) -> None:
-    lake, home = tmp_path / "lake", dagster_home(tmp_path / "home")
-    write_sample_landing(lake, customers=30, seed=3)
-    client = {"STEDI_SPARK_REMOTE": connect_endpoint}
-    run = stedi("materialize", STEDI_LAKE=str(lake), DAGSTER_HOME=str(home), **client)
-    assert run.returncode == 0, run.stdout + run.stderr
+    """The session's `cli_lake` was built by `stedi materialize` (a Spark Connect client)."""
+    lake, home, run = cli_lake
     lines = run.stdout.splitlines()
     assert len(lines) <= 8  # what the terminal shows; a few hundred lines go to the log
     for table, path in TABLE_PATHS.items():

@@ -4,10 +4,8 @@ contract computes from the same files. A second run with no new files changes no
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import dagster as dg
@@ -16,39 +14,22 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.catalog.sql import run_query
 from stedi_assets.lake import LakeLayout
-from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
-from stedi_assets_tests.conftest import SharedServer
+from stedi_assets_tests.conftest import CliLake, SharedServer
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
+    assert_lake_matches,
     dagster_home,
     files_containing,
+    lake_with,
     materialize_lake,
-    materialize_with_cli,
+    table_rows,
 )
-from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected, compute_expected
+from stedi_assets_tests.reference_contract import compute_expected
 
 pytestmark = pytest.mark.slow  # starts processes
 
 TRUSTED = ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted")
-
-
-def table_rows(spark: SparkSession, root: Path, table: str) -> Counter:
-    frame = spark.read.format("delta").load(str(root / TABLE_PATHS[table]))
-    return Counter(tuple(row) for row in frame.select(*COLUMNS[table]).collect())
-
-
-def assert_lake_matches(spark: SparkSession, root: Path, expected: Expected) -> None:
-    for table in TABLE_PATHS:
-        wanted = getattr(expected, table)
-        assert wanted, f"the generated data should give {table} rows"
-        assert table_rows(spark, root, table) == Counter(wanted), table
-    for source in SOURCES:
-        quarantine = spark.read.format("delta").load(str(root / source / "quarantine"))
-        found = sorted(
-            (Path(row.source_file).name, row.line_number) for row in quarantine.collect()
-        )
-        assert found == expected.quarantined[source], source
 
 
 def latest_accounting(instance: dg.DagsterInstance, table: str) -> dict[str, int]:
@@ -58,37 +39,8 @@ def latest_accounting(instance: dg.DagsterInstance, table: str) -> dict[str, int
     return {key: value.value for key, value in metadata.items() if isinstance(value.value, int)}
 
 
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generated landing data (150 customers), shared read-only by the tests below."""
-    root = tmp_path_factory.mktemp("generated")
-    write_sample_landing(root, customers=150, seed=7)
-    return root
-
-
-def lake_with(landing: Path, root: Path) -> Path:
-    for source in SOURCES:
-        shutil.copytree(landing / source / "landing", root / source / "landing")
-    return root
-
-
-@pytest.fixture(scope="module")
-def cli_lake(
-    landing: Path, connect_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path]:
-    """A lake materialized by the documented command (a client of the session's Spark Connect
-    server), and the DAGSTER_HOME it recorded in."""
-    lake = lake_with(landing, tmp_path_factory.mktemp("cli") / "lake")
-    home = dagster_home(lake.parent / "dagster_home")
-    completed = materialize_with_cli(lake, home, STEDI_SPARK_REMOTE=connect_endpoint)
-    (home / "cli-output.log").write_text(completed.stdout + completed.stderr)
-    return lake, home
-
-
-def test_the_documented_command_builds_the_contract(
-    cli_lake: tuple[Path, Path], spark: SparkSession
-) -> None:
-    lake, dagster_home = cli_lake
+def test_the_documented_command_builds_the_contract(cli_lake: CliLake, spark: SparkSession) -> None:
+    lake, dagster_home = cli_lake.lake, cli_lake.home
     expected = compute_expected(lake, "since_consent")
     assert_lake_matches(spark, lake, expected)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -99,13 +51,13 @@ def test_the_documented_command_builds_the_contract(
 
 
 def test_no_personal_data_reaches_logs_or_metadata(
-    cli_lake: tuple[Path, Path], shared_server: SharedServer
+    cli_lake: CliLake, shared_server: SharedServer
 ) -> None:
     """The run's event log and run storage (every metadata value, check result and log line),
     its captured compute logs, the command's own output and the Spark output of the run (on
     the Spark Connect server it was a client of, which logs each plan it is sent) hold no
     customer's email or name."""
-    lake, dagster_home = cli_lake
+    lake, dagster_home = cli_lake.lake, cli_lake.home
     emails, names = set(), set()
     for path in (lake / "customer" / "landing").glob("*.json"):
         for line in path.read_text(encoding="utf-8-sig").splitlines():
@@ -125,9 +77,9 @@ def test_no_personal_data_reaches_logs_or_metadata(
 
 
 def test_a_second_run_with_no_new_files_gives_the_same_tables(
-    cli_lake: tuple[Path, Path], spark: SparkSession
+    cli_lake: CliLake, spark: SparkSession
 ) -> None:
-    lake, _ = cli_lake
+    lake = cli_lake.lake
     before = {table: table_rows(spark, lake, table) for table in TABLE_PATHS}
     assert materialize_lake(lake, spark).success
     after = {table: table_rows(spark, lake, table) for table in TABLE_PATHS}
@@ -135,11 +87,11 @@ def test_a_second_run_with_no_new_files_gives_the_same_tables(
 
 
 def test_dg_launch_under_the_any_time_policy_matches_the_reference(
-    landing: Path, spark: SparkSession, connect_endpoint: str, tmp_path: Path
+    generated_landing: Path, spark: SparkSession, connect_endpoint: str, tmp_path: Path
 ) -> None:
     """`dg launch --assets '*'` (the dg CLI) runs the same graph; the policy comes from the
     environment."""
-    lake = lake_with(landing, tmp_path / "lake")
+    lake = lake_with(generated_landing, tmp_path / "lake")
     launched = subprocess.run(
         [str(Path(sys.executable).parent / "dg"), "launch", "--assets", "*"],
         cwd=PROJECT_ROOT,
@@ -161,8 +113,8 @@ def test_dg_launch_under_the_any_time_policy_matches_the_reference(
     assert len(expected.accelerometer_trusted) > len(since_consent.accelerometer_trusted)
 
 
-def test_sql_over_the_lake_by_asset_name(cli_lake: tuple[Path, Path], spark: SparkSession) -> None:
-    lake, _ = cli_lake
+def test_sql_over_the_lake_by_asset_name(cli_lake: CliLake, spark: SparkSession) -> None:
+    lake = cli_lake.lake
     expected = compute_expected(lake, "since_consent")
     query = (
         "select (select count(*) from machine_learning_curated),"
@@ -175,8 +127,8 @@ def test_sql_over_the_lake_by_asset_name(cli_lake: tuple[Path, Path], spark: Spa
     assert row[2] > len(expected.customer_trusted)
 
 
-def test_make_sql_prints_the_answer(cli_lake: tuple[Path, Path], connect_endpoint: str) -> None:
-    lake, _ = cli_lake
+def test_make_sql_prints_the_answer(cli_lake: CliLake, connect_endpoint: str) -> None:
+    lake = cli_lake.lake
     expected = compute_expected(lake, "since_consent")
     completed = subprocess.run(
         ["make", "--no-print-directory", "sql", "Q=select count(*) as n from customers_curated"],

@@ -47,13 +47,13 @@ def test_a_run_killed_mid_write_leaves_the_previous_version(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
-    write_sample_landing(lake, customers=250, seed=9)
+    write_sample_landing(lake, customers=100, seed=9)
     assert materialize_lake(lake, spark).success
     table = lake / READINGS
     before = read_rows(spark, table)
     committed = data_files(table)
     versions = sorted(p.name for p in (table / "_delta_log").glob("*.json"))
-    add_shifted_copies(lake, copies=8)
+    add_shifted_copies(lake, copies=4)
 
     environment = {
         **os.environ,
