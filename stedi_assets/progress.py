@@ -22,6 +22,7 @@ POLL_SECONDS = 0.5
 class _Step:
     started: float | None = None
     rows: int | None = None
+    rebuilt: bool = True
     passed: int = 0
     warned: int = 0
     failed: list[str] = field(default_factory=list)
@@ -46,6 +47,8 @@ class RunNarrator:
                 materialization = event.step_materialization_data.materialization
                 rows = materialization.metadata.get("dagster/row_count")
                 step.rows = rows.value if rows is not None else None
+                rebuilt = materialization.metadata.get("rebuilt")
+                step.rebuilt = rebuilt is None or bool(rebuilt.value)
             elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
                 evaluation = event.asset_check_evaluation_data
                 if evaluation.passed:
@@ -66,9 +69,10 @@ class RunNarrator:
     def _finished(self, name: str, step: _Step, ended: float) -> str:
         rows = f"{step.rows:>10,} rows" if step.rows is not None else f"{'':>15}"
         warned = f", {step.warned} warned" if step.warned else ""
+        unchanged = "" if step.rebuilt else "  (unchanged: the published version)"
         return (
             f"{name:<26}{rows}  {self._seconds(step, ended):6.1f} s  "
-            f"checks: {step.passed} passed{warned}"
+            f"checks: {step.passed} passed{warned}{unchanged}"
         )
 
     def _failed(self, name: str, step: _Step, ended: float, event: dg.DagsterEvent) -> str:

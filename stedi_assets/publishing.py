@@ -4,21 +4,28 @@ Every zone asset goes through `publish`, so every table gets the same treatment:
 its privacy invariant and (for trusted tables) the accounting of landing lines are checked on the
 cached rows before anything is written. A failed error-severity check stops the asset: readers keep
 the previous Delta version and downstream assets do not run.
+
+Before building, `publish` compares what the table would be built from with the `BuildRecord` of
+its published version (`build_inputs`): when nothing it depends on changed, the run parses no
+landing file and adds no Delta version, and reports the published version again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets import checks, delta_tables
+from stedi_assets.build_inputs import BuildInputs, BuildRecord, reusable
 from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
+from stedi_assets.catalogue import LakeTable
 from stedi_assets.contract.accounting import TrustedBuild
-from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
+from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME, list_landing_files
 from stedi_assets.lake import LakeLayout
 from stedi_assets.metadata import bar_chart, preview, preview_sample
 from stedi_assets.one_job import aggregate_in_one_job
@@ -27,6 +34,31 @@ from stedi_assets.zone_table import ZoneTable
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a zone asset yields: its materialization and check results (or failed checks)."""
+
+FULL_REFRESH_TAG = "stedi/full_refresh"
+"""A run tag: `true` rebuilds every table of the run, as `STEDI_FULL_REFRESH=1` does."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A built zone table, ready to be checked and published."""
+
+    rows: DataFrame
+    privacy_violations: Callable[[DataFrame], DataFrame]
+    """The rows that break the table's privacy invariant (none, or it is not published)."""
+    parsed_landing: Sequence[DataFrame] = ()
+    """Every parsed landing source the build read (a time in them after the latest plausible
+    one bounds how long the build can be reused)."""
+    build: TrustedBuild | None = None
+    charts: Callable[[DataFrame], dict[str, dg.MarkdownMetadataValue]] | None = None
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a zone table is built from: landing sources and lake tables."""
+
+    landing: Sequence[str] = ()
+    tables: Sequence[LakeTable] = ()
 
 
 def read_table(spark: SparkSession, layout: LakeLayout, table: ZoneTable) -> DataFrame:
@@ -70,30 +102,136 @@ def _register_in_glue(
     return catalog.database
 
 
+def current_inputs(
+    spark: SparkSession, lake_resource: LakeResource, sources: Sources
+) -> BuildInputs | None:
+    """The inputs a build from `sources` would read now, or None when a landing folder is
+    missing (the build then fails, naming it)."""
+    layout = lake_resource.layout
+    landing = {
+        source: list_landing_files(spark, layout.landing(source)) for source in sources.landing
+    }
+    if any(files is None for files in landing.values()):
+        return None
+    upstream = {}
+    for table in sources.tables:
+        commit = delta_tables.latest_commit(spark, table.uri(layout))
+        upstream[table.path] = commit[0] if commit else None
+    return BuildInputs(landing, upstream, lake_resource.build_settings())  # type: ignore[arg-type]
+
+
+def full_refresh_requested(context: dg.AssetExecutionContext, lake_resource: LakeResource) -> bool:
+    return lake_resource.full_refresh or context.run.tags.get(FULL_REFRESH_TAG) == "true"
+
+
 def publish(
+    context: dg.AssetExecutionContext,
+    spark: SparkSession,
+    lake_resource: LakeResource,
+    table: ZoneTable,
+    sources: Sources,
+    build: Callable[[], Publication],
+) -> PublishEvents:
+    """Build the table from `sources` unless its published version was built from the same
+    inputs; check the rows, then write them (and a trusted table's quarantine) as Delta
+    tables, and register them in the Glue catalog when one is configured."""
+    uri = table.uri(lake_resource.layout)
+    inputs = current_inputs(spark, lake_resource, sources)
+    published = delta_tables.latest_commit(spark, uri)
+    if (
+        published is not None
+        and inputs is not None
+        and not full_refresh_requested(context, lake_resource)
+    ):
+        version, user_metadata = published
+        record = BuildRecord.from_json(user_metadata)
+        latest_time_ms = lake_resource.plausible_ranges().latest_time_ms
+        if record is not None and reusable(record, inputs, latest_time_ms):
+            yield from _unchanged(context, spark, lake_resource, table, version, record)
+            return
+    yield from _check_and_write(context, lake_resource, table, build(), inputs)
+
+
+def _unchanged(
+    context: dg.AssetExecutionContext,
+    spark: SparkSession,
+    lake_resource: LakeResource,
+    table: ZoneTable,
+    version: int,
+    record: BuildRecord,
+) -> PublishEvents:
+    """The published version again: its rows are what a rebuild would give, so its checks'
+    outcomes (recorded when it was published) still hold, and so does the metadata of its
+    materialization, when this instance has it. It is registered in the Glue catalog again
+    (one may have been configured, or its entry removed, since)."""
+    uri = table.uri(lake_resource.layout)
+    column_schema = _column_schema(table, delta_tables.read_table(spark, uri))
+    database = _register_in_glue(lake_resource, table, column_schema)
+    if database is not None:
+        context.log.info(f"{table.name}: registered in Glue database {database}")
+    context.log.info(
+        f"{table.name}: nothing it is built from changed since version {version} of {uri}; "
+        "not rebuilt (STEDI_FULL_REFRESH=1 or the run tag stedi/full_refresh=true rebuilds it)"
+    )
+    metadata: dict[str, object] = {}
+    latest = context.instance.get_latest_materialization_event(table.key)
+    materialization = latest.asset_materialization if latest else None
+    if materialization is not None:
+        shown = materialization.metadata.get("delta_version")
+        if shown is not None and shown.value == version:
+            metadata.update(materialization.metadata)
+    metadata.update(
+        {
+            "dagster/row_count": record.row_count,
+            "dagster/column_schema": column_schema,
+            "dagster/uri": dg.MetadataValue.path(uri),
+            "dagster/column_lineage": table.lineage(),
+            "delta_version": version,
+            "rebuilt": False,
+            **(record.accounting or {}),
+        }
+    )
+    yield dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity(severity),
+                metadata={"checked_at_version": version},
+            )
+            for name, (passed, severity) in record.checks.items()
+        ],
+    )
+
+
+def _check_and_write(
     context: dg.AssetExecutionContext,
     lake_resource: LakeResource,
     table: ZoneTable,
-    rows: DataFrame,
-    privacy_violations: Callable[[DataFrame], DataFrame],
-    build: TrustedBuild | None = None,
-    charts: Callable[[DataFrame], dict[str, dg.MarkdownMetadataValue]] | None = None,
+    publication: Publication,
+    inputs: BuildInputs | None,
 ) -> PublishEvents:
-    """Check `rows`, then write them (and a trusted table's quarantine) as Delta tables, and
-    register them in the Glue catalog when one is configured."""
     layout = lake_resource.layout
-    spark = rows.sparkSession
+    build = publication.build
+    spark = publication.rows.sparkSession
     uri = table.uri(layout)
     try:
-        rows = rows.persist()
+        rows = publication.rows.persist()
         checks_started = time.perf_counter()
         rules = checks.rule_counts(table.model, rows)
-        violations = privacy_violations(rows)
-        # The rules, the row count, the preview and the privacy count: one Spark job.
-        *rule_answers, (violation_count,) = aggregate_in_one_job(
+        violations = publication.privacy_violations(rows)
+        future_times = [(parsed, [F.min(FUTURE_TIME)]) for parsed in publication.parsed_landing]
+        # The rules, the row count, the preview, the privacy count and the earliest time dated
+        # after the latest plausible one: one Spark job.
+        parts = aggregate_in_one_job(
             *rules.aggregates(rows, also=[preview_sample(rows)]),
             (violations, [F.count(F.lit(1))]),
+            *future_times,
         )
+        rule_parts = len(parts) - 1 - len(future_times)
+        rule_answers, (violation_count,) = parts[:rule_parts], parts[rule_parts]
+        first_future_times = [t for (t,) in parts[rule_parts + 1 :] if t is not None]
         failures, row_count = rules.failures(rule_answers)
         sample = rule_answers[0][-1]
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
@@ -130,7 +268,14 @@ def publish(
                 "lines",
                 build.accounting.counts,
             )
-        version = delta_tables.overwrite(rows, uri)
+        record = BuildRecord(
+            inputs=inputs.fingerprint() if inputs else "",
+            first_future_time_ms=min(first_future_times, default=None),
+            row_count=row_count,
+            checks={r.check_name: (r.passed, r.severity.value) for r in results},  # type: ignore[misc]
+            accounting=build.accounting.as_metadata() if build else None,
+        )
+        version = delta_tables.overwrite(rows, uri, record.to_json())
         write_seconds = time.perf_counter() - write_started
         context.log.info(f"{table.name}: published {row_count} rows as version {version} of {uri}")
         column_schema = _column_schema(table, rows)
@@ -147,8 +292,9 @@ def publish(
                 "checks_seconds": round(checks_seconds, 3),
                 "write_seconds": round(write_seconds, 3),
                 "preview": preview(rows.columns, sample),
+                "rebuilt": True,
                 **metadata,
-                **(charts(rows) if charts else {}),
+                **(publication.charts(rows) if publication.charts else {}),
             },
             check_results=results,
         )

@@ -14,6 +14,7 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
 from stedi_assets import settings
+from stedi_assets.build_inputs import secret_digest
 from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.contract import plausibility
 from stedi_assets.lake import LakeLayout
@@ -245,6 +246,8 @@ class LakeResource(dg.ConfigurableResource):
     """Salt of the erasure log's email hashes (a secret: `STEDI_ERASURE_SALT`)."""
     history_retention_hours: float = settings.DEFAULT_HISTORY_RETENTION_HOURS
     """How long replaced table versions stay readable before the vacuum deletes them."""
+    full_refresh: bool = False
+    """Rebuild every table even when nothing it is built from changed (`STEDI_FULL_REFRESH`)."""
 
     @property
     def layout(self) -> LakeLayout:
@@ -258,6 +261,19 @@ class LakeResource(dg.ConfigurableResource):
             max_acceleration=self.max_acceleration,
             max_distance=self.max_distance,
         )
+
+    def build_settings(self) -> dict[str, str]:
+        """The settings a table's rows depend on, as `build_inputs.BuildInputs` records them
+        (the salt only as a digest)."""
+        return {
+            "lake": self.layout.base_uri,
+            "consent_policy": str(self.consent_policy),
+            "earliest_time": self.earliest_time,
+            "max_future_hours": str(self.max_future_hours),
+            "max_acceleration": repr(float(self.max_acceleration)),
+            "max_distance": str(self.max_distance),
+            "erasure_salt": secret_digest(self.erasure_salt),
+        }
 
     def catalog(self) -> GlueCatalog | None:
         """The Glue catalog tables are registered in, when `glue_database` is set."""
@@ -290,6 +306,7 @@ def lake_resource() -> LakeResource:
         glue_endpoint=from_environment("STEDI_GLUE_ENDPOINT"),
         aws_region=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
         history_retention_hours=settings.history_retention_hours(),
+        full_refresh=settings.full_refresh(),
         erasure_salt=from_environment("STEDI_ERASURE_SALT"),
         **plausible,
     )

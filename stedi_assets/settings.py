@@ -89,6 +89,17 @@ def history_retention_hours() -> float:
     return _number("STEDI_HISTORY_RETENTION_HOURS", DEFAULT_HISTORY_RETENTION_HOURS, float)
 
 
+def full_refresh() -> bool:
+    """`STEDI_FULL_REFRESH`: `1` (or `true`) rebuilds every table, even those whose inputs did
+    not change since they were published; `0`, `false` or unset reuses them."""
+    value = os.environ.get("STEDI_FULL_REFRESH", "0").strip().lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false", ""):
+        return False
+    raise ValueError(f"STEDI_FULL_REFRESH={value!r} is not one of: 1, true, 0, false")
+
+
 PLAUSIBILITY_VARIABLES = {
     "STEDI_EARLIEST_TIME": ("earliest_time", str),
     "STEDI_MAX_FUTURE_HOURS": ("max_future_hours", int),

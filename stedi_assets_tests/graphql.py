@@ -148,8 +148,9 @@ class DagsterWebserver:
                 self.query(STOP_SENSOR, id=sensor["sensorState"]["id"])
         return [sensor["name"] for sensor in sensors]
 
-    def materialize_all(self) -> str:
-        """Launch what "Materialize all" launches: every executable asset and its checks."""
+    def materialize_all(self, tags: dict[str, str] | None = None) -> str:
+        """Launch what "Materialize all" launches: every executable asset and its checks (with
+        the run `tags` the launchpad can add)."""
         nodes = [
             node
             for node in self.query(ASSET_GRAPH)["assetNodes"]
@@ -158,7 +159,9 @@ class DagsterWebserver:
         repository = nodes[0]["repository"]
         params = {
             "mode": "default",
-            "executionMetadata": {"tags": []},
+            "executionMetadata": {
+                "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()]
+            },
             "runConfigData": "{}",
             "selector": {
                 "repositoryLocationName": repository["location"]["name"],

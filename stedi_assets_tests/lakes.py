@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
@@ -163,13 +164,15 @@ def materialize_lake(
     policy: ConsentPolicy = ConsentPolicy.SINCE_CONSENT,
     instance: dg.DagsterInstance | None = None,
     pyspark: PySparkResource | None = None,
-    **lake_options: str,
+    tags: dict[str, str] | None = None,
+    **lake_options: Any,
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset of the project's definitions against the lake at `root` (with
     the test session's Spark settings, or through `pyspark`)."""
     job = defs().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
+        tags=tags,
         resources={
             "pyspark": pyspark or PySparkResource(spark_config=spark_config_for_tests()),
             "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),

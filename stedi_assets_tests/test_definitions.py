@@ -113,6 +113,16 @@ def test_a_wrong_consent_policy_is_an_error_naming_the_variable(
         settings.consent_policy()
 
 
+def test_a_full_refresh_is_asked_for_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STEDI_FULL_REFRESH", raising=False)
+    assert lake_resource().full_refresh is False
+    monkeypatch.setenv("STEDI_FULL_REFRESH", "1")
+    assert lake_resource().full_refresh is True
+    monkeypatch.setenv("STEDI_FULL_REFRESH", "yes please")
+    with pytest.raises(ValueError, match=r"STEDI_FULL_REFRESH='yes please'.*1, true, 0, false"):
+        lake_resource()
+
+
 def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("STEDI_JARS_DIR", str(tmp_path))
     with pytest.raises(RuntimeError, match="make setup"):

@@ -63,7 +63,8 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
         "build_accelerometer_trusted",
         lambda *args: leak_bobs_reading(original_build(*args)),
     )
-    result = materialize_lake(lake_root, spark, **HAND_MADE_TIMES)
+    # A rebuild forced: the build records see changes to the code's files, not a monkeypatch.
+    result = materialize_lake(lake_root, spark, full_refresh=True, **HAND_MADE_TIMES)
 
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from pyspark.sql import SparkSession
 
+from stedi_assets.publishing import FULL_REFRESH_TAG
 from stedi_assets.sample_data import write_sample_landing
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.conftest import SharedServer
@@ -139,8 +140,13 @@ def test_two_runs_launched_through_graphql_are_serialised_and_read_back(
 ) -> None:
     """dagster.yaml's run queue runs one run at a time: two "Materialize all" launches in a row
     run one after the other, each table gets one version per run, in run order, and the tables
-    are what the contract says; then everything the UI shows of them reads back."""
-    launched = [webserver.materialize_all(), webserver.materialize_all()]
+    are what the contract says; then everything the UI shows of them reads back. The second
+    launch carries the full-refresh run tag: without it, nothing having changed, it would
+    rebuild no table."""
+    launched = [
+        webserver.materialize_all(),
+        webserver.materialize_all(tags={FULL_REFRESH_TAG: "true"}),
+    ]
     assert [webserver.wait_for_run(run_id) for run_id in launched] == ["SUCCESS", "SUCCESS"]
     (first_start, first_end), (second_start, second_end) = sorted(
         map(webserver.run_times, launched)

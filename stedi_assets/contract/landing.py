@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from stedi_assets.build_inputs import LandingFileEntry
 from stedi_assets.contract.plausibility import ACCELERATION, DISTANCE, TIME, PlausibleRanges
 
 # JSON types that `schema_of_variant` reports for numbers without fraction or exponent.
@@ -159,6 +160,25 @@ def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
         F.when(text.endswith("\r"), F.expr("substr(value, 1, length(value) - 1)"))
         .otherwise(text)
         .alias("line"),
+    )
+
+
+def list_landing_files(spark: SparkSession, folder: str) -> list[LandingFileEntry] | None:
+    """The files `read_landing_lines` reads in `folder` (Spark's own listing and its rule for
+    hidden files), with their size and modification time, without reading them; None when
+    there is no folder (the build then names it). One small Spark job, the same in a classic
+    session and on Spark Connect, so runs of either kind see the same files."""
+    try:
+        files = spark.read.format("binaryFile").load(folder)
+        listed = files.select(
+            "path", "length", F.unix_millis("modificationTime").alias("modified_ms")
+        ).collect()
+    except AnalysisException as error:
+        if error.getCondition() != "PATH_NOT_FOUND":
+            raise
+        return None
+    return sorted(
+        LandingFileEntry(row["path"], row["length"], row["modified_ms"]) for row in listed
     )
 
 
@@ -351,6 +371,24 @@ def _record_problems(source: LandingSource, ranges: PlausibleRanges) -> list[Col
     return problems
 
 
+FUTURE_TIME = "future_time"
+"""Column of a parsed line: its earliest time after the run's latest plausible time, if any.
+Such a line is quarantined now and may become plausible later: a build is only reused while
+the latest plausible time stays before it (`build_inputs.BuildRecord.first_future_time_ms`)."""
+
+
+def _future_time(source: LandingSource, ranges: PlausibleRanges) -> Column:
+    _, latest, _ = ranges.bounds(TIME)
+    later = [
+        F.when(F.col(field.name) > F.lit(latest), F.col(field.name).cast("bigint"))
+        for field in source.fields
+        if field.measure == TIME
+    ]
+    if not later:
+        return F.lit(None).cast("bigint")
+    return later[0] if len(later) == 1 else F.least(*later)
+
+
 def _joined(problems: list[Column]) -> Column:
     """The problems that apply, joined by "; ", or null when none does."""
     joined = F.array_join(F.array_compact(F.array(*problems)), "; ")
@@ -410,6 +448,7 @@ def parse_landing(
         "line",
         "blank",
         reason.cast("string").alias("reason"),
+        _future_time(source, ranges).alias(FUTURE_TIME),
         *source.columns,
     )
     if keep_valid_lines:

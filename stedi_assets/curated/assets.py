@@ -7,7 +7,7 @@ from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import build_customers_curated
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
-from stedi_assets.publishing import PublishEvents, publish, read_table
+from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.trusted.tables import (
     ACCELEROMETER_TRUSTED,
@@ -29,15 +29,17 @@ def customers_curated(
     of the machine-learning table. Same columns as customer_trusted. Contains personal data.
     """
     spark = pyspark.spark_session
-    customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
-    readings = read_table(spark, lake.layout, ACCELEROMETER_TRUSTED)
-    yield from publish(
-        context,
-        lake,
-        CUSTOMERS_CURATED,
-        build_customers_curated(customers, readings),
-        lambda rows: privacy.customers_not_in(rows, customers),
-    )
+
+    def build() -> Publication:
+        customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
+        readings = read_table(spark, lake.layout, ACCELEROMETER_TRUSTED)
+        return Publication(
+            build_customers_curated(customers, readings),
+            lambda rows: privacy.customers_not_in(rows, customers),
+        )
+
+    sources = Sources(tables=[CUSTOMER_TRUSTED.table, ACCELEROMETER_TRUSTED.table])
+    yield from publish(context, spark, lake, CUSTOMERS_CURATED, sources, build)
 
 
 @dg.asset(
@@ -57,17 +59,20 @@ def machine_learning_curated(
     research. No personal data: no name, email, phone or birthday.
     """
     spark = pyspark.spark_session
-    device_readings = read_table(spark, lake.layout, STEP_TRAINER_TRUSTED)
-    pairs = build_machine_learning_curated(
-        device_readings,
-        read_table(spark, lake.layout, ACCELEROMETER_TRUSTED),
-        read_table(spark, lake.layout, CUSTOMERS_CURATED),
-    )
-    trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
-    yield from publish(
-        context,
-        lake,
-        MACHINE_LEARNING_CURATED,
-        pairs,
-        lambda rows: rows.join(trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"),
-    )
+    upstream = (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
+
+    def build() -> Publication:
+        device_readings, phone_readings, customers = (
+            read_table(spark, lake.layout, table) for table in upstream
+        )
+        pairs = build_machine_learning_curated(device_readings, phone_readings, customers)
+        trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
+        return Publication(
+            pairs,
+            lambda rows: rows.join(
+                trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"
+            ),
+        )
+
+    sources = Sources(tables=[table.table for table in upstream])
+    yield from publish(context, spark, lake, MACHINE_LEARNING_CURATED, sources, build)

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from stedi_assets.catalogue import ERASURE_LOG
 from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import (
     build_customer_trusted,
@@ -19,7 +20,7 @@ from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.erasure.lake import erased_email_hashes
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.metadata import readings_per_customer
-from stedi_assets.publishing import PublishEvents, publish, read_table
+from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.trusted.tables import (
@@ -44,22 +45,26 @@ def customer_trusted(
     `shareWithResearchAsOfDate`. A customer who withdraws consent in a later record leaves this
     table on the next run. Contains personal data.
     """
-    parsed = load_customers(
-        pyspark.spark_session, lake.layout.landing("customer"), lake.plausible_ranges()
-    )
-    erased = erased_email_hashes(pyspark.spark_session, lake.layout)
-    if erased is not None and not lake.erasure_salt:
-        raise dg.Failure("The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt.")
-    build = build_customer_trusted(parsed, erased, lake.erasure_salt or "")
-    newest = newest_update_by_email(parsed)
-    yield from publish(
-        context,
-        lake,
-        CUSTOMER_TRUSTED,
-        build.rows,
-        lambda rows: privacy.not_current_or_not_consenting(rows, newest),
-        build,
-    )
+    spark = pyspark.spark_session
+
+    def build() -> Publication:
+        parsed = load_customers(spark, lake.layout.landing("customer"), lake.plausible_ranges())
+        erased = erased_email_hashes(spark, lake.layout)
+        if erased is not None and not lake.erasure_salt:
+            raise dg.Failure(
+                "The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt."
+            )
+        customers = build_customer_trusted(parsed, erased, lake.erasure_salt or "")
+        newest = newest_update_by_email(parsed)
+        return Publication(
+            customers.rows,
+            lambda rows: privacy.not_current_or_not_consenting(rows, newest),
+            parsed_landing=[parsed],
+            build=customers,
+        )
+
+    sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
+    yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build)
 
 
 @dg.asset(
@@ -77,21 +82,26 @@ def accelerometer_trusted(
     non-consenting users are excluded and counted. Contains personal data (the user's email).
     """
     spark = pyspark.spark_session
-    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-    customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
-    ranges = lake.plausible_ranges()
-    parsed = load_landing(spark, lake.layout.landing("accelerometer"), ACCELEROMETER, ranges)
-    build = build_accelerometer_trusted(parsed, customers, since_consent)
-    consent = privacy.consent_by_email(customers, "user")
-    yield from publish(
-        context,
-        lake,
-        ACCELEROMETER_TRUSTED,
-        build.rows,
-        lambda rows: privacy.readings_outside_consent(rows, "timestamp", consent, since_consent),
-        build,
-        charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
-    )
+
+    def build() -> Publication:
+        since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+        customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
+        ranges = lake.plausible_ranges()
+        parsed = load_landing(spark, lake.layout.landing("accelerometer"), ACCELEROMETER, ranges)
+        readings = build_accelerometer_trusted(parsed, customers, since_consent)
+        consent = privacy.consent_by_email(customers, "user")
+        return Publication(
+            readings.rows,
+            lambda rows: privacy.readings_outside_consent(
+                rows, "timestamp", consent, since_consent
+            ),
+            parsed_landing=[parsed],
+            build=readings,
+            charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
+        )
+
+    sources = Sources(landing=["accelerometer"], tables=[CUSTOMER_TRUSTED.table])
+    yield from publish(context, spark, lake, ACCELEROMETER_TRUSTED, sources, build)
 
 
 @dg.asset(
@@ -114,21 +124,24 @@ def step_trainer_trusted(
     No personal columns, but each row belongs to an identifiable customer's device.
     """
     spark = pyspark.spark_session
-    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-    ranges = lake.plausible_ranges()
-    customers = load_customers(spark, lake.layout.landing("customer"), ranges)
-    current = current_customer_records(customers)
-    curated = read_table(spark, lake.layout, CUSTOMERS_CURATED)
-    parsed = load_landing(spark, lake.layout.landing("step_trainer"), STEP_TRAINER, ranges)
-    build = build_step_trainer_trusted(parsed, current, curated, since_consent)
-    consent = privacy.consent_by_device(current, curated)
-    yield from publish(
-        context,
-        lake,
-        STEP_TRAINER_TRUSTED,
-        build.rows,
-        lambda rows: privacy.readings_outside_consent(
-            rows, "sensorReadingTime", consent, since_consent
-        ),
-        build,
-    )
+
+    def build() -> Publication:
+        since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+        ranges = lake.plausible_ranges()
+        customers = load_customers(spark, lake.layout.landing("customer"), ranges)
+        current = current_customer_records(customers)
+        curated = read_table(spark, lake.layout, CUSTOMERS_CURATED)
+        parsed = load_landing(spark, lake.layout.landing("step_trainer"), STEP_TRAINER, ranges)
+        device_readings = build_step_trainer_trusted(parsed, current, curated, since_consent)
+        consent = privacy.consent_by_device(current, curated)
+        return Publication(
+            device_readings.rows,
+            lambda rows: privacy.readings_outside_consent(
+                rows, "sensorReadingTime", consent, since_consent
+            ),
+            parsed_landing=[parsed, customers],
+            build=device_readings,
+        )
+
+    sources = Sources(landing=["step_trainer", "customer"], tables=[CUSTOMERS_CURATED.table])
+    yield from publish(context, spark, lake, STEP_TRAINER_TRUSTED, sources, build)

@@ -1,0 +1,133 @@
+"""What a zone table was built from, recorded in the Delta commit that publishes it.
+
+A table is a function of its inputs: the landing files it parses (each file's path, size and
+modification time), the versions of the upstream tables it reads, the settings that shape it
+and the project's code. Each publish commit carries a `BuildRecord` of those inputs (as Delta's
+`userMetadata`); a later run whose inputs hash the same publishes nothing, parses no file and
+adds no Delta version, because a rebuild would give the same rows.
+
+One thing besides the inputs moves a result: time. A line dated after the run's start plus the
+allowed future is quarantined, and becomes plausible once the clock catches up with it. The
+record keeps the earliest such time of the build; the build is reused only while a run's latest
+plausible time is still before it (a line dated 2200 does not stop reuse; one dated tomorrow
+does, from tomorrow on).
+
+Both are written in the same commit as the rows, so a run killed before the commit leaves the
+previous record in place and the next run rebuilds. Any other commit (an erasure's rewrite)
+carries no record, so the run after it rebuilds too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+
+RECORD_FORMAT = "stedi-build/1"
+
+
+@dataclass(frozen=True, order=True)
+class LandingFileEntry:
+    """A landing file as Spark lists it: a rewrite changes its size or modification time."""
+
+    path: str
+    size: int
+    modified_ms: int
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything a zone table's rows depend on, apart from the time of the run."""
+
+    landing: dict[str, list[LandingFileEntry]] = field(default_factory=dict)
+    """Per landing source the table parses, its files (sorted by path)."""
+    upstream: dict[str, int | None] = field(default_factory=dict)
+    """Per upstream table URI, the Delta version read (None: no table yet)."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """The settings the rows depend on (secrets only as a digest)."""
+
+    def fingerprint(self) -> str:
+        """A digest of the inputs and of the project's code: equal digests, equal rows."""
+        canonical = json.dumps(
+            {
+                "landing": {
+                    source: [[f.path, f.size, f.modified_ms] for f in sorted(files)]
+                    for source, files in self.landing.items()
+                },
+                "upstream": self.upstream,
+                "settings": self.settings,
+                "code": code_version(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def secret_digest(secret: str | None) -> str:
+    """A setting that is a secret (the erasure salt), as a one-way digest: a change of the
+    secret changes the inputs, and the record never holds it."""
+    if secret is None:
+        return "unset"
+    return hashlib.sha256(b"stedi build input\0" + secret.encode()).hexdigest()
+
+
+@cache
+def code_version() -> str:
+    """A digest of the package's Python sources: a change to any of them rebuilds every table
+    (the conservative choice: no hand-kept version number can go stale)."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What a publish commit says about the build it published. No personal data: counts,
+    check outcomes and a digest."""
+
+    inputs: str
+    """`BuildInputs.fingerprint()` of the build."""
+    first_future_time_ms: int | None
+    """The earliest time in the landing lines read that was after the latest plausible time
+    (epoch milliseconds), or None when there was none."""
+    row_count: int
+    checks: dict[str, tuple[bool, str]]
+    """Per check name, whether it passed and its severity (`ERROR`, `WARN`)."""
+    accounting: dict[str, int] | None = None
+    """A trusted table's accounting of landing lines, as its metadata shows it."""
+
+    def to_json(self) -> str:
+        return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> BuildRecord | None:
+        """The record in a commit's `userMetadata`, or None when the commit has none (or one
+        this code does not understand, which then only costs a rebuild)."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            if data.pop("format", None) != RECORD_FORMAT:
+                return None
+            checks = {
+                name: (bool(passed), str(severity))
+                for name, (passed, severity) in data.pop("checks").items()
+            }
+            return cls(checks=checks, **data)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> bool:
+    """True when the published build's rows are what a build from `inputs` would give in a run
+    whose latest plausible time is `latest_time_ms`."""
+    if record.inputs != inputs.fingerprint():
+        return False
+    future = record.first_future_time_ms
+    return future is None or latest_time_ms < future
