@@ -1,5 +1,7 @@
 """The Definitions load, with the graph, groups, checks and executor the project promises."""
 
+import shutil
+
 import dagster as dg
 import pytest
 
@@ -121,6 +123,14 @@ def test_a_full_refresh_is_asked_for_by_its_variable(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("STEDI_FULL_REFRESH", "yes please")
     with pytest.raises(ValueError, match=r"STEDI_FULL_REFRESH='yes please'.*1, true, 0, false"):
         lake_resource()
+
+
+def test_the_instance_retries_only_runs_that_ask_for_it(tmp_path) -> None:
+    """dagster.yaml enables run retries with none by default: the sensor's runs ask for two."""
+    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_retries_enabled
+        assert instance.run_retries_max_retries == 0
 
 
 def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -51,6 +51,9 @@ class Sensor:
 def requested_assets(result: dg.SensorResult | dg.SkipReason) -> list[str]:
     assert isinstance(result, dg.SensorResult), getattr(result, "skip_message", result)
     (request,) = result.run_requests
+    # A failed run is retried by the daemon, a bounded number of times, every step again.
+    assert request.tags["dagster/max_retries"] == "2"
+    assert request.tags["dagster/retry_strategy"] == "ALL_STEPS"
     return sorted(key.to_user_string() for key in request.asset_selection)
 
 

@@ -34,6 +34,10 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 KEYS_IN_METADATA = 50
+RETRIES = {"dagster/max_retries": "2", "dagster/retry_strategy": "ALL_STEPS"}
+"""A run the sensor requested that fails (S3 unreachable, the run worker killed) is retried
+twice by the daemon (dagster.yaml enables run retries, with none by default for runs launched
+by hand). All steps run again: tables the failed run completed are reused, not rebuilt."""
 
 Listing = dict[str, dict[str, list]]
 """Per source, each file's key mapped to [size, fingerprint]."""
@@ -148,7 +152,7 @@ def rebuild_what_changed_files_feed(
             dg.RunRequest(
                 run_key=f"landing-{transition}",
                 asset_selection=sorted(affected, key=lambda key: key.to_user_string()),
-                tags={"stedi/changed_sources": ",".join(changed)},
+                tags={"stedi/changed_sources": ",".join(changed), **RETRIES},
             )
         ],
         asset_events=[
