@@ -72,8 +72,8 @@ lint: setup ## ruff check and format check, and dg check defs (the definitions l
 	$(BIN)/ruff format --check stedi_assets stedi_assets_tests benchmarks
 	$(BIN)/dg check defs
 
-bench: setup ## The project (cold, and warm on a Spark Connect server) vs bare PySpark vs DuckDB at 1x and 10x
-	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1 --warm
+bench: setup ## The project (cold; warm on Spark Connect; after new files) vs bare PySpark vs DuckDB at 1x and 10x
+	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1 --warm --increment
 
 profile: setup ## Where one full run's time goes: per asset, wall s, Spark jobs, s in jobs, checks, writes
 	$(BIN)/python benchmarks/run_profile.py

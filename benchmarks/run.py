@@ -154,6 +154,8 @@ class Increment:
     """A new accelerometer file of 1 % of the readings: what a rebuild and an increment cost."""
 
     lines: int
+    nothing_new: Measurement
+    """The project's run with no landing change: every table reused."""
     run: Measurement
     """The project's run after the new file: the tables it does not feed are reused (their
     build records match), the others rebuilt."""
@@ -162,6 +164,8 @@ class Increment:
     floor: Measurement
     """The project on the customers and the new file alone: less than any incremental design
     could take, since that would also have to merge into the existing tables."""
+    consent_change: Measurement
+    """The project's run after a customer file that changes the consent of 1 % of customers."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,33 @@ def new_readings_file(landing: Path, destination: Path) -> int:
     return written
 
 
+def consent_change_file(landing: Path, destination: Path) -> int:
+    """1 % of the customer records again, a millisecond later, with their consent flipped
+    (withdrawn where it was given, given where it was not), as one new landing file.
+
+    Returns the number of lines written."""
+    written = 0
+    with destination.open("w", encoding="utf-8") as out:
+        for path in sorted((landing / "customer" / "landing").glob("customer-*.json")):
+            with path.open(encoding="utf-8-sig") as lines:
+                for number, line in enumerate(lines):
+                    if number % 100 != 0:
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:  # the sample data's malformed lines
+                        continue
+                    if isinstance(record, dict) and isinstance(record.get("lastUpdateDate"), int):
+                        record["lastUpdateDate"] += 1
+                        consented = record.get("shareWithResearchAsOfDate") is not None
+                        record["shareWithResearchAsOfDate"] = (
+                            None if consented else record["lastUpdateDate"]
+                        )
+                        out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                        written += 1
+    return written
+
+
 def bare_against_duckdb(bare: Path, exact: Path) -> dict[str, tuple[int, int]]:
     """Per zone table, the rows of the bare script's table that DuckDB's exact one lacks, and
     the rows it lacks (multisets, by column name): how far the plain script is from the
@@ -251,11 +282,14 @@ def measure_warm(work: Path, environment: dict[str, str]) -> Measurement:
 
 
 def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) -> Increment:
-    """Time the run after a new 1 % file lands, a full rebuild with it, and the floor of an
-    incremental run."""
+    """Time a run with nothing new, the run after a new 1 % file lands, a full rebuild with it,
+    the floor of a row-level increment, and the run after 1 % of consents change."""
+    reusing = {**environment, "STEDI_FULL_REFRESH": "0"}
+    print("  a run with nothing new", flush=True)
+    nothing_new = measure(materialize_all_command(), reusing)
     lines = new_readings_file(landing, lake / "accelerometer" / "landing" / "new-readings.json")
     print("  the run after a new 1 % file", flush=True)
-    run = measure(materialize_all_command(), {**environment, "STEDI_FULL_REFRESH": "0"})
+    run = measure(materialize_all_command(), reusing)
     print("  full rebuild with the new file", flush=True)
     rebuild = measure(materialize_all_command(), environment)
     floor_lake = work / "floor"
@@ -269,7 +303,10 @@ def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) 
     (floor_lake / "step_trainer" / "landing" / "none.json").touch()
     print("  the new file alone (floor of an incremental run)", flush=True)
     floor = measure(materialize_all_command(), {**environment, "STEDI_LAKE": str(floor_lake)})
-    return Increment(lines, run, rebuild, floor)
+    consent_change_file(landing, lake / "customer" / "landing" / "consent-changes.json")
+    print("  the run after a customer file changing 1 % of consents", flush=True)
+    consent_change = measure(materialize_all_command(), reusing)
+    return Increment(lines, nothing_new, run, rebuild, floor, consent_change)
 
 
 def one_giant_file(landing: Path, work: Path, gib: float, environment: dict) -> GiantFile:
@@ -433,17 +470,20 @@ def bare_differences_table(results: list[SizeResult]) -> str:
 
 def increment_table(results: list[SizeResult]) -> str:
     rows = [
-        "| size | new lines | run after it s | full rebuild s | floor of an incremental run s "
-        "| run/rebuild | rebuild/floor |",
-        "|---|---|---|---|---|---|---|",
+        "| size | nothing new s | new lines | run after them s | full rebuild s "
+        "| run/rebuild | floor of an incremental run s | after 1 % consent changes s "
+        "| consent run/rebuild |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if r.increment:
             i = r.increment
+            rebuild = i.rebuild.seconds
             rows.append(
-                f"| {r.multiple}x | {i.lines:,} | {i.run.seconds:.1f} | {i.rebuild.seconds:.1f} "
-                f"| {i.floor.seconds:.1f} | {i.run.seconds / i.rebuild.seconds:.2f} "
-                f"| {i.rebuild.seconds / i.floor.seconds:.1f} |"
+                f"| {r.multiple}x | {i.nothing_new.seconds:.1f} | {i.lines:,} "
+                f"| {i.run.seconds:.1f} | {rebuild:.1f} | {i.run.seconds / rebuild:.2f} "
+                f"| {i.floor.seconds:.1f} | {i.consent_change.seconds:.1f} "
+                f"| {i.consent_change.seconds / rebuild:.2f} |"
             )
     return "\n".join(rows) if len(rows) > 2 else ""
 
@@ -502,7 +542,8 @@ def main() -> None:
     parser.add_argument(
         "--increment",
         action="store_true",
-        help="also time a rebuild after a new 1 %% file, against the floor of an incremental run",
+        help="also time runs after changes (nothing new, a new 1 %% file, 1 %% of consents), "
+        "a rebuild, and the floor of a row-level increment",
     )
     parser.add_argument(
         "--large-files",
@@ -542,10 +583,13 @@ def main() -> None:
     increments = increment_table(results)
     if increments:
         section += (
-            "\nA new accelerometer file of 1 % of the readings: the project's run after it "
-            "(reusing the tables the file does not feed), the project rebuilding everything, "
-            "and the project on the customers and that file alone, which bounds from below what "
-            "any incremental design (partitions, Delta `MERGE`) could take.\n\n" + increments + "\n"
+            "\nRuns after a change, each reusing the tables whose inputs did not change: with "
+            "nothing new; after a new accelerometer file of 1 % of the readings (against the "
+            "project rebuilding everything with it, and the project on the customers and that "
+            "file alone, which bounds from below what any row-level increment could take); and "
+            "after a customer file changing the consent of 1 % of customers.\n\n"
+            + increments
+            + "\n"
         )
     giants = giant_table(results)
     if giants:
