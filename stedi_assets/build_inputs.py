@@ -12,7 +12,7 @@ record keeps the earliest such time of the build; the build is reused only while
 plausible time is still before it (a line dated 2200 does not stop reuse; one dated tomorrow
 does, from tomorrow on).
 
-Both are written in the same commit as the rows, so a run killed before the commit leaves the
+The record is written in the same commit as the rows, so a run killed before the commit leaves the
 previous record in place and the next run rebuilds. Any other commit (an erasure's rewrite)
 carries no record, so the run after it rebuilds too.
 """
@@ -44,7 +44,8 @@ class BuildInputs:
     landing: dict[str, list[LandingFileEntry]] = field(default_factory=dict)
     """Per landing source the table parses, its files (sorted by path)."""
     upstream: dict[str, int | None] = field(default_factory=dict)
-    """Per upstream table URI, the Delta version read (None: no table yet)."""
+    """Per upstream table (its path in the lake), the Delta version read (None: no table
+    yet)."""
     settings: dict[str, str] = field(default_factory=dict)
     """The settings the rows depend on (secrets only as a digest)."""
 

@@ -108,16 +108,17 @@ def current_inputs(
     """The inputs a build from `sources` would read now, or None when a landing folder is
     missing (the build then fails, naming it)."""
     layout = lake_resource.layout
-    landing = {
-        source: list_landing_files(spark, layout.landing(source)) for source in sources.landing
-    }
-    if any(files is None for files in landing.values()):
-        return None
+    landing = {}
+    for source in sources.landing:
+        files = list_landing_files(spark, layout.landing(source))
+        if files is None:
+            return None
+        landing[source] = files
     upstream = {}
     for table in sources.tables:
         commit = delta_tables.latest_commit(spark, table.uri(layout))
         upstream[table.path] = commit[0] if commit else None
-    return BuildInputs(landing, upstream, lake_resource.build_settings())  # type: ignore[arg-type]
+    return BuildInputs(landing, upstream, lake_resource.build_settings())
 
 
 def full_refresh_requested(context: dg.AssetExecutionContext, lake_resource: LakeResource) -> bool:
@@ -272,7 +273,7 @@ def _check_and_write(
             inputs=inputs.fingerprint() if inputs else "",
             first_future_time_ms=min(first_future_times, default=None),
             row_count=row_count,
-            checks={r.check_name: (r.passed, r.severity.value) for r in results},  # type: ignore[misc]
+            checks={str(r.check_name): (r.passed, r.severity.value) for r in results},
             accounting=build.accounting.as_metadata() if build else None,
         )
         version = delta_tables.overwrite(rows, uri, record.to_json())
