@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,26 +194,40 @@ class SizeResult:
     giant: GiantFile | None = None
 
 
+def one_in_a_hundred(landing: Path, source: str, time_field: str) -> Iterator[dict]:
+    """Every hundredth line of a source's landing files that is a JSON object whose
+    `time_field` is a whole number (the sample data's malformed lines skipped)."""
+    for path in sorted((landing / source / "landing").glob(f"{source}-*.json")):
+        with path.open(encoding="utf-8-sig") as lines:
+            for number, line in enumerate(lines):
+                if number % 100 != 0:
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get(time_field), int):
+                    yield record
+
+
+def write_landing_file(destination: Path, records: Iterable[dict]) -> int:
+    """Write `records` as one newline-delimited JSON landing file; how many were written."""
+    written = 0
+    with destination.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            written += 1
+    return written
+
+
 def new_readings_file(landing: Path, destination: Path) -> int:
     """Write 1 % of the accelerometer readings again, a second later, as one new landing file.
 
     Returns the number of lines written."""
-    written = 0
-    with destination.open("w", encoding="utf-8") as out:
-        for path in sorted((landing / "accelerometer" / "landing").glob("accelerometer-*.json")):
-            with path.open(encoding="utf-8-sig") as lines:
-                for number, line in enumerate(lines):
-                    if number % 100 != 0:
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:  # the sample data's malformed lines
-                        continue
-                    if isinstance(record, dict) and isinstance(record.get("timestamp"), int):
-                        record["timestamp"] += 1000
-                        out.write(json.dumps(record, separators=(",", ":")) + "\n")
-                        written += 1
-    return written
+    readings = one_in_a_hundred(landing, "accelerometer", "timestamp")
+    return write_landing_file(
+        destination, ({**r, "timestamp": r["timestamp"] + 1000} for r in readings)
+    )
 
 
 def consent_change_file(landing: Path, destination: Path) -> int:
@@ -220,26 +235,18 @@ def consent_change_file(landing: Path, destination: Path) -> int:
     (withdrawn where it was given, given where it was not), as one new landing file.
 
     Returns the number of lines written."""
-    written = 0
-    with destination.open("w", encoding="utf-8") as out:
-        for path in sorted((landing / "customer" / "landing").glob("customer-*.json")):
-            with path.open(encoding="utf-8-sig") as lines:
-                for number, line in enumerate(lines):
-                    if number % 100 != 0:
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:  # the sample data's malformed lines
-                        continue
-                    if isinstance(record, dict) and isinstance(record.get("lastUpdateDate"), int):
-                        record["lastUpdateDate"] += 1
-                        consented = record.get("shareWithResearchAsOfDate") is not None
-                        record["shareWithResearchAsOfDate"] = (
-                            None if consented else record["lastUpdateDate"]
-                        )
-                        out.write(json.dumps(record, separators=(",", ":")) + "\n")
-                        written += 1
-    return written
+
+    def flipped(record: dict) -> dict:
+        updated = record["lastUpdateDate"] + 1
+        consented = record.get("shareWithResearchAsOfDate") is not None
+        return {
+            **record,
+            "lastUpdateDate": updated,
+            "shareWithResearchAsOfDate": None if consented else updated,
+        }
+
+    customers = one_in_a_hundred(landing, "customer", "lastUpdateDate")
+    return write_landing_file(destination, map(flipped, customers))
 
 
 def bare_against_duckdb(bare: Path, exact: Path) -> dict[str, tuple[int, int]]:
