@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 RECORD_FORMAT = "stedi-build/1"
+COMPANION_FORMAT = "stedi-companion/1"
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +49,12 @@ class BuildInputs:
     yet)."""
     settings: dict[str, str] = field(default_factory=dict)
     """The settings the rows depend on (secrets only as a digest)."""
+
+    def without_landing(self, source: str) -> BuildInputs:
+        """The inputs apart from one landing source's files: what an increment of that source
+        needs unchanged."""
+        landing = {name: files for name, files in self.landing.items() if name != source}
+        return BuildInputs(landing, self.upstream, self.settings)
 
     def fingerprint(self) -> str:
         """A digest of the inputs and of the project's code: equal digests, equal rows."""
@@ -102,6 +109,17 @@ class BuildRecord:
     """Per check name, whether it passed and its severity (`ERROR`, `WARN`)."""
     accounting: dict[str, int] | None = None
     """A trusted table's accounting of landing lines, as its metadata shows it."""
+    content: str | None = None
+    """A digest of the published rows as a multiset (`content_digest`): tables that read this
+    one key it by its content, so a rebuild that gives the same rows rebuilds nothing
+    downstream."""
+    increment_base: str | None = None
+    """For a reading table: the fingerprint of its inputs apart from its own landing files."""
+    increment_files: list[list[str | int]] | None = None
+    """For a reading table: its own landing files as built (path, size, modification time)."""
+
+    def landing_files(self) -> set[LandingFileEntry]:
+        return {LandingFileEntry(str(p), int(s), int(m)) for p, s, m in self.increment_files or []}
 
     def to_json(self) -> str:
         return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, sort_keys=True)
@@ -125,6 +143,13 @@ class BuildRecord:
             return None
 
 
+def companion_marker(inputs_fingerprint: str) -> str:
+    """The `userMetadata` of a write that goes with a table's publication (its quarantine, its
+    read records): an increment builds on them only when they carry the table's record's
+    fingerprint, i.e. when no run stopped between writing them and the table."""
+    return json.dumps({"format": COMPANION_FORMAT, "inputs": inputs_fingerprint})
+
+
 def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> bool:
     """True when the published build's rows are what a build from `inputs` would give in a run
     whose latest plausible time is `latest_time_ms`."""
@@ -132,3 +157,24 @@ def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> b
         return False
     future = record.first_future_time_ms
     return future is None or latest_time_ms < future
+
+
+def added_files(
+    record: BuildRecord, inputs: BuildInputs, source: str, latest_time_ms: int
+) -> list[LandingFileEntry] | None:
+    """The files of `source` added since the published build, when they are the only change:
+    every other input is the same, every file the build read is still there unchanged, and no
+    line it met has become plausible since. Then the published rows plus what those files add
+    are what a full build would give. None otherwise (or when nothing was added)."""
+    if record.increment_base is None or record.increment_files is None:
+        return None
+    if record.increment_base != inputs.without_landing(source).fingerprint():
+        return None
+    future = record.first_future_time_ms
+    if future is not None and latest_time_ms >= future:
+        return None
+    built_from = record.landing_files()
+    current = set(inputs.landing.get(source, []))
+    if not built_from <= current:
+        return None
+    return sorted(current - built_from) or None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stedi_assets.lake import LANDING_SOURCES, LakeLayout
+from stedi_assets.lake import LANDING_SOURCES, READING_SOURCES, LakeLayout
 
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"
@@ -70,8 +70,14 @@ QUARANTINE_TABLES = tuple(
 )
 """Each landing source's lines that broke the contract, with the reason (personal data)."""
 
+PARSED_TABLES = tuple(
+    LakeTable(f"{source}_parsed", f"{source}/parsed") for source in READING_SOURCES
+)
+"""Each reading source's distinct valid records, of every customer, as read from the landing
+files still there (personal data, like landing): an increment compares new lines with them."""
+
 ERASURE_LOG = LakeTable("erasure_log", "erasure/log")
 """One row per erasure request: hashes and counts, no personal data."""
 
-PERSONAL_TABLES = ZONE_TABLES + QUARANTINE_TABLES
+PERSONAL_TABLES = ZONE_TABLES + QUARANTINE_TABLES + PARSED_TABLES
 """Every table that can hold a person's rows (erasure rewrites them)."""

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from stedi_assets.catalogue import ACCOUNTING_CHECK, QUARANTINE_CHECK, SCHEMA_CHECK
-from stedi_assets.contract.accounting import QUARANTINED, TrustedBuild
+from stedi_assets.contract.accounting import QUARANTINED, Accounting
 from stedi_assets.metadata import example_keys
 from stedi_assets.one_job import aggregate_in_one_job
 
@@ -186,9 +186,8 @@ def privacy_check(table: ZoneTable, violations: DataFrame, count: int) -> dg.Ass
     )
 
 
-def accounting_checks(build: TrustedBuild, row_count: int) -> list[dg.AssetCheckResult]:
+def accounting_checks(accounting: Accounting, row_count: int) -> list[dg.AssetCheckResult]:
     """The landing lines' accounting (blocking) and the quarantine's warning."""
-    accounting = build.accounting
     balances = accounting.balances and accounting.counts["kept"] == row_count
     quarantined = accounting.counts[QUARANTINED]
     return [

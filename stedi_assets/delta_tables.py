@@ -7,6 +7,7 @@ made once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from pyspark.errors import AnalysisException
@@ -18,6 +19,15 @@ _NO_TABLE = ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")
 def read_table(spark: SparkSession, uri: str) -> DataFrame:
     """The table's latest committed version."""
     return spark.read.format("delta").load(uri)
+
+
+def read_version(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
+    """One version of the table (by default the latest now), fixed: a plan that reads it gives
+    the same rows after a later commit to the table. Spark recomputes a cached plan that reads
+    a table it writes to, so a build that reads a table and then appends to it reads it so."""
+    if version is None:
+        version = latest_version(spark, uri)
+    return spark.read.format("delta").option("versionAsOf", version).load(uri)
 
 
 def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
@@ -32,17 +42,26 @@ def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
         raise
 
 
-def overwrite(rows: DataFrame, uri: str, user_metadata: str | None = None) -> int:
+def overwrite(
+    rows: DataFrame, uri: str, user_metadata: str | None = None, empty: bool = False
+) -> int:
     """Replace the table's rows (and schema) with `rows` in one commit; its version number.
 
     Readers keep the previous version until the commit lands; the previous versions stay in
     the table's history until the vacuum. `user_metadata` is recorded in the same commit
-    (its `userMetadata`, which `latest_commit` reads back)."""
+    (its `userMetadata`, which `latest_commit` reads back). Delta makes no commit when an
+    `empty` `rows` replaces a table that has no rows either: then the commit is one that
+    changes no data, so the metadata is still the latest."""
+    spark = rows.sparkSession
+    before = latest_commit(spark, uri) if empty else None
     writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     if user_metadata is not None:
         writer = writer.option("userMetadata", user_metadata)
     writer.save(uri)
-    return latest_version(rows.sparkSession, uri)
+    version = latest_version(spark, uri)
+    if before is not None and version == before[0]:
+        return _commit_without_data(spark, uri, user_metadata or "")
+    return version
 
 
 def replace_rows(rows: DataFrame, uri: str) -> None:
@@ -51,8 +70,34 @@ def replace_rows(rows: DataFrame, uri: str) -> None:
     rows.write.format("delta").mode("overwrite").save(uri)
 
 
-def append(rows: DataFrame, uri: str) -> None:
-    rows.write.format("delta").mode("append").save(uri)
+def append(rows: DataFrame, uri: str, user_metadata: str | None = None, empty: bool = False) -> int:
+    """Add `rows` to the table in one commit (`user_metadata` recorded in it); its version.
+
+    Delta makes no commit for an append of no rows, so when the caller knows `rows` is `empty`
+    the commit is one that changes no data (a table property: the digest of `user_metadata`),
+    and the metadata is still recorded."""
+    if empty:
+        return _commit_without_data(rows.sparkSession, uri, user_metadata or "")
+    writer = rows.write.format("delta").mode("append")
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(uri)
+    return latest_version(rows.sparkSession, uri)
+
+
+_COMMIT_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+def _commit_without_data(spark: SparkSession, uri: str, user_metadata: str) -> int:
+    digest = hashlib.sha256(user_metadata.encode()).hexdigest()
+    spark.conf.set(_COMMIT_USER_METADATA, user_metadata)
+    try:
+        spark.sql(
+            f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ('stedi.last_commit' = '{digest}')"
+        ).collect()
+    finally:
+        spark.conf.unset(_COMMIT_USER_METADATA)
+    return latest_version(spark, uri)
 
 
 def _table(uri: str) -> str:

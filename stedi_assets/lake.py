@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LANDING_SOURCES = ("customer", "accelerometer", "step_trainer")
+READING_SOURCES = ("accelerometer", "step_trainer")
+"""The sources of readings, whose trusted tables grow by increments (`docs/incremental.md`)."""
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,10 @@ class LakeLayout:
     def quarantine(self, source: str) -> str:
         """The Delta table of the source's landing lines that broke the contract."""
         return self.uri(f"{source}/quarantine")
+
+    def parsed(self, source: str) -> str:
+        """The Delta table of the distinct valid records read from a reading source's landing
+        files, of every customer: what an increment's new lines are compared with."""
+        if source not in READING_SOURCES:
+            raise ValueError(f"no parsed records of {source!r}; expected one of {READING_SOURCES}")
+        return self.uri(f"{source}/parsed")

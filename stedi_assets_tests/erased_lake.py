@@ -28,6 +28,8 @@ ALL_TABLES = [
     "customer/quarantine",
     "accelerometer/quarantine",
     "step_trainer/quarantine",
+    "accelerometer/parsed",
+    "step_trainer/parsed",
 ]
 
 

@@ -4,9 +4,13 @@ Each publish commit records what the table was built from (`build_inputs`); thes
 the landing, the settings and the clock between runs and check which tables got a new Delta
 version, and that every table and quarantine is what the independent reference computes."""
 
+import contextlib
+import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -16,6 +20,7 @@ from stedi_assets.build_inputs import (
     BuildInputs,
     BuildRecord,
     LandingFileEntry,
+    added_files,
     reusable,
     secret_digest,
 )
@@ -33,8 +38,18 @@ from stedi_assets_tests.lakes import (
 )
 from stedi_assets_tests.reference_contract import compute_expected
 
-PHONE_READINGS = {"accelerometer/trusted", "accelerometer/quarantine", "customer/curated"}
-DEVICE_READINGS = {"step_trainer/trusted", "step_trainer/quarantine", "step_trainer/curated"}
+PHONE_READINGS = {
+    "accelerometer/trusted",
+    "accelerometer/quarantine",
+    "accelerometer/parsed",
+    "customer/curated",
+}
+DEVICE_READINGS = {
+    "step_trainer/trusted",
+    "step_trainer/quarantine",
+    "step_trainer/parsed",
+    "step_trainer/curated",
+}
 """What a change to each kind of readings rebuilds (phone readings decide which customers are
 curated, and the device readings' owners are curated customers)."""
 
@@ -101,6 +116,54 @@ def test_a_record_holds_no_secret() -> None:
     assert secret_digest("pepper") != secret_digest("pepper2") != secret_digest(None)
 
 
+def phone_file(name: str, size: int = 10, modified_ms: int = 1) -> LandingFileEntry:
+    return LandingFileEntry(f"file:/lake/accelerometer/landing/{name}", size, modified_ms)
+
+
+PHONE_INPUTS = BuildInputs(
+    landing={"accelerometer": [phone_file("a.json")]},
+    upstream={"customer/trusted": "digest-of-customers"},
+    settings=INPUTS.settings,
+)
+
+
+def phone_record(first_future_time_ms: int | None = None) -> BuildRecord:
+    """The record of a reading table built from `PHONE_INPUTS`."""
+    files = PHONE_INPUTS.landing["accelerometer"]
+    return dataclasses.replace(
+        record(PHONE_INPUTS, first_future_time_ms),
+        increment_base=PHONE_INPUTS.without_landing("accelerometer").fingerprint(),
+        increment_files=[[f.path, f.size, f.modified_ms] for f in files],
+    )
+
+
+def with_phone_files(*files: LandingFileEntry, **changes: Any) -> BuildInputs:
+    return dataclasses.replace(PHONE_INPUTS, landing={"accelerometer": list(files)}, **changes)
+
+
+def test_an_increment_is_the_files_added_when_nothing_else_changed() -> None:
+    a, b, c = phone_file("a.json"), phone_file("b.json"), phone_file("c.json")
+    published = phone_record()
+    assert BuildRecord.from_json(published.to_json()) == published
+    assert added_files(published, with_phone_files(a, c, b), "accelerometer", 0) == [b, c]
+    assert added_files(published, with_phone_files(a), "accelerometer", 0) is None  # no change
+    not_increments = [
+        with_phone_files(b),  # a deleted
+        with_phone_files(phone_file("a.json", size=11), b),  # a rewritten
+        with_phone_files(phone_file("a.json", modified_ms=2), b),
+        with_phone_files(a, b, upstream={"customer/trusted": "other customers"}),
+        with_phone_files(a, b, settings={**INPUTS.settings, "consent_policy": "any_time"}),
+    ]
+    for inputs in not_increments:
+        assert added_files(published, inputs, "accelerometer", 0) is None, inputs
+    # A line the build met dated ahead becomes plausible: rebuild, not increment.
+    ahead = phone_record(first_future_time_ms=1_000)
+    assert added_files(ahead, with_phone_files(a, b), "accelerometer", 999) == [b]
+    assert added_files(ahead, with_phone_files(a, b), "accelerometer", 1_000) is None
+    # A record of a table that is not built by increments.
+    assert added_files(record(PHONE_INPUTS), with_phone_files(a, b), "accelerometer", 0) is None
+
+
 # Runs against a real lake.
 
 
@@ -135,6 +198,16 @@ def shifted_copy(lake: Path, source: str, time_field: str, name: str) -> None:
     write_lines(first.with_name(name), records)
 
 
+def new_landing_files(result: dg.ExecuteInProcessResult) -> dict[str, int]:
+    """Per table built by an increment in the run, how many new landing files it read."""
+    counts = {}
+    for event in result.get_asset_materialization_events():
+        added = event.materialization.metadata.get("new_landing_files")
+        if added is not None:
+            counts[event.asset_key.to_user_string()] = added.value
+    return counts
+
+
 def json_objects(path: Path) -> list[dict]:
     """The lines of a sample landing file that are JSON objects (its faults skipped)."""
     objects = []
@@ -148,27 +221,35 @@ def json_objects(path: Path) -> list[dict]:
     return objects
 
 
-def assert_nothing_is_rebuilt_or_read(
-    spark: SparkSession, lake: Path, instance: dg.DagsterInstance
-) -> None:
-    """A run with no landing change adds no Delta version and reads no landing file: each
-    file's bytes are replaced by others of the same size, its modification time put back, for
-    the run (one that read them would quarantine every line). It reports each table's
-    published version: its checks as published, its preview, a line per asset saying so."""
-    versions = table_versions(lake)
-    tables = {path: read_rows(spark, lake / path) for path in ALL_TABLES}
+@contextlib.contextmanager
+def disguised(paths: list[Path]) -> Iterator[None]:
+    """Each file's bytes replaced by others of the same size, its modification time put back:
+    a run that read one would quarantine every line of it."""
     originals = {}
-    for path in lake.glob("*/landing/*"):
+    for path in paths:
         stat = path.stat()
         originals[path] = (path.read_bytes(), stat.st_mtime_ns)
         path.write_bytes(b"!" * stat.st_size)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    try:
+        yield
+    finally:
+        for path, (content, modified_ns) in originals.items():
+            path.write_bytes(content)
+            os.utime(path, ns=(modified_ns, modified_ns))
 
-    result = materialize_lake(lake, spark, instance=instance)
 
-    for path, (content, modified_ns) in originals.items():
-        path.write_bytes(content)
-        os.utime(path, ns=(modified_ns, modified_ns))
+def assert_nothing_is_rebuilt_or_read(
+    spark: SparkSession, lake: Path, instance: dg.DagsterInstance
+) -> None:
+    """A run with no landing change adds no Delta version and reads no landing file (every
+    one is `disguised` for the run). It reports each table's published version: its checks as
+    published, its preview, a line per asset saying so."""
+    versions = table_versions(lake)
+    tables = {path: read_rows(spark, lake / path) for path in ALL_TABLES}
+    with disguised(list(lake.glob("*/landing/*"))):
+        result = materialize_lake(lake, spark, instance=instance)
+
     assert result.success
     assert table_versions(lake) == versions
     assert {path: read_rows(spark, lake / path) for path in ALL_TABLES} == tables
@@ -196,18 +277,41 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     assert_lake_matches(spark, lake, compute_expected(lake))
     assert_nothing_is_rebuilt_or_read(spark, lake, instance)
 
-    # New device readings: the customer and phone tables are kept.
+    # New device readings: the customer and phone tables are kept, and of the device files
+    # only the new one is read (the others are disguised for the run).
     before = table_versions(lake)
+    earlier_device_files = list(lake.glob("step_trainer/landing/*"))
     shifted_copy(lake, "step_trainer", "sensorReadingTime", "step_trainer-0100.json")
-    assert materialize_lake(lake, spark).success
+    with disguised(earlier_device_files):
+        result = materialize_lake(lake, spark)
+    assert result.success
     assert rebuilt_since(before, lake) == DEVICE_READINGS
+    assert new_landing_files(result) == {"step_trainer_trusted": 1}
     assert_lake_matches(spark, lake, compute_expected(lake))
 
-    # New phone readings: the customers stay.
+    # New phone readings of the same people: of the phone files only the new one is read;
+    # the curated customers are rebuilt with the same rows, so the device readings are kept.
     before = table_versions(lake)
+    earlier_phone_files = list(lake.glob("accelerometer/landing/*"))
     shifted_copy(lake, "accelerometer", "timestamp", "accelerometer-0100.json")
-    assert materialize_lake(lake, spark).success
-    assert rebuilt_since(before, lake) == PHONE_READINGS | DEVICE_READINGS
+    with disguised(earlier_phone_files):
+        result = materialize_lake(lake, spark)
+    assert result.success
+    assert rebuilt_since(before, lake) == PHONE_READINGS | {"step_trainer/curated"}
+    assert new_landing_files(result) == {"accelerometer_trusted": 1}
+    assert_lake_matches(spark, lake, compute_expected(lake))
+
+    # The same phone file delivered again: every line a duplicate, no row added; the table's
+    # rows are the same, so nothing that reads it is rebuilt.
+    before = table_versions(lake)
+    rows = read_rows(spark, lake / "accelerometer/trusted")
+    copy = lake / "accelerometer/landing/accelerometer-0101.json"
+    copy.write_bytes((lake / "accelerometer/landing/accelerometer-0100.json").read_bytes())
+    result = materialize_lake(lake, spark)
+    assert result.success
+    assert new_landing_files(result) == {"accelerometer_trusted": 1}
+    assert read_rows(spark, lake / "accelerometer/trusted") == rows
+    assert rebuilt_since(before, lake) == PHONE_READINGS - {"customer/curated"}
     assert_lake_matches(spark, lake, compute_expected(lake))
 
     # A customer file rewritten in place, every consent in it withdrawn: all is rebuilt.

@@ -8,10 +8,12 @@ and later, serial numbers reassigned onto another customer's device and freed ag
 change the project's run (which reuses the tables whose inputs did not change) is compared with
 the reference, table by table, as multisets."""
 
+import contextlib
 import json
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -29,6 +31,7 @@ from hypothesis.stateful import (
 from pyspark.sql import SparkSession
 
 from stedi_assets import delta_tables
+from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
 from stedi_assets_tests.reference_contract import SOURCES, compute_expected
@@ -80,11 +83,17 @@ MALFORMED = st.sampled_from([[], ["not json"], ['{"user": 5}']])
 
 
 def lake_matches_reference(spark: SparkSession, lake: Path, policy: ConsentPolicy) -> bool:
-    """Every table and quarantine equals the reference's, as a multiset; whether any table has
-    a row (a comparison of empty tables proves little)."""
+    """Every table and quarantine equals the reference's, as a multiset, and each trusted
+    table's accounting (recorded with its published version) the reference's; whether any
+    table has a row (a comparison of empty tables proves little)."""
     expected = compute_expected(lake, policy=policy.value, earliest_time_ms=0)
     for table in TABLE_PATHS:
         assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
+    for table, wanted in expected.accounting.items():
+        commit = delta_tables.latest_commit(spark, str(lake / TABLE_PATHS[table]))
+        record = BuildRecord.from_json(commit[1]) if commit else None
+        assert record is not None and record.accounting is not None, table
+        assert {key: record.accounting[key] for key in wanted} == wanted, table
     for source in SOURCES:
         quarantine = spark.read.format("delta").load(str(lake / source / "quarantine"))
         found = sorted((Path(r.source_file).name, r.line_number) for r in quarantine.collect())
@@ -96,19 +105,27 @@ class InterruptedRun(Exception):
     """Stands for a run killed between two table commits."""
 
 
-def interrupted_after(commits: int) -> Any:
-    """`delta_tables.overwrite` that lets `commits` table commits land, then stops the run."""
-    overwrite = delta_tables.overwrite
+@contextlib.contextmanager
+def interrupted_after(commits: int) -> Iterator[None]:
+    """Delta writes (a build's overwrites, an increment's appends) that let `commits` table
+    commits land, then stop the run."""
     landed = 0
 
-    def overwrite_until_killed(*args: Any, **kwargs: Any) -> int:
-        nonlocal landed
-        if landed == commits:
-            raise InterruptedRun(f"the run is stopped after {commits} table commits")
-        landed += 1
-        return overwrite(*args, **kwargs)
+    def until_killed(write: Callable[..., int]) -> Callable[..., int]:
+        def write_until_killed(*args: Any, **kwargs: Any) -> int:
+            nonlocal landed
+            if landed == commits:
+                raise InterruptedRun(f"the run is stopped after {commits} table commits")
+            landed += 1
+            return write(*args, **kwargs)
 
-    return mock.patch.object(delta_tables, "overwrite", overwrite_until_killed)
+        return write_until_killed
+
+    with (
+        mock.patch.object(delta_tables, "overwrite", until_killed(delta_tables.overwrite)),
+        mock.patch.object(delta_tables, "append", until_killed(delta_tables.append)),
+    ):
+        yield
 
 
 class LandingChanges(RuleBasedStateMachine):
@@ -187,13 +204,14 @@ class LandingChanges(RuleBasedStateMachine):
     @rule(
         source=st.sampled_from(list(RECORDS)),
         data=st.data(),
-        commits=st.integers(0, 7),
+        commits=st.integers(0, 9),
     )
     def a_run_interrupted_then_completed(
         self, source: str, data: st.DataObject, commits: int
     ) -> None:
         """A change, a run stopped after `commits` table commits (a trusted table commits its
-        quarantine, then its rows), then a run that must give the reference's tables."""
+        quarantine, a reading table then its parsed records, then its rows), then a run that
+        must give the reference's tables."""
         self.new_file(source, data.draw(RECORDS[source]), [])
         with interrupted_after(commits):
             # Fails, unless the change needs no more than `commits` commits.

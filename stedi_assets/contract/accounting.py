@@ -55,6 +55,9 @@ class TrustedBuild:
     rows: DataFrame
     quarantine: DataFrame
     accounting: Accounting
+    records: DataFrame
+    """The distinct valid records the build read that no earlier build had read (all of them
+    in a full build): what a later increment compares its new lines with."""
 
 
 def valid_records(parsed: DataFrame) -> DataFrame:
@@ -110,7 +113,33 @@ def trusted_build(
     accounting = Accounting(
         lines_read=splits.lines - blank_lines, blank_lines=blank_lines, counts=counts
     )
-    return TrustedBuild(rows=rows, quarantine=_quarantined(parsed, splits), accounting=accounting)
+    return TrustedBuild(
+        rows=rows,
+        quarantine=_quarantined(parsed, splits),
+        accounting=accounting,
+        records=classified.where(F.col("disposition") != DUPLICATE).select(*columns),
+    )
+
+
+def distinct_records(
+    records: DataFrame, columns: Sequence[str], read_before: DataFrame | None
+) -> DataFrame:
+    """One row per distinct record of `records`, with `copies` (how many more lines carried
+    it) and `read_before`: true when an earlier build read it (`TrustedBuild.records` of the
+    builds before an increment), so every line carrying it here is a duplicate."""
+    distinct = records.groupBy(*columns).agg((F.count(F.lit(1)) - 1).alias("copies"))
+    if read_before is None:
+        return distinct.withColumn("read_before", F.lit(False))
+    earlier = read_before.select(*columns).withColumn("read_before", F.lit(True))
+    return distinct.join(earlier, list(columns), "left").withColumn(
+        "read_before", F.coalesce(F.col("read_before"), F.lit(False))
+    )
+
+
+def unless_read_before(disposition: Column) -> Column:
+    """`duplicate` for a record an earlier build read (it had its disposition then),
+    otherwise `disposition`."""
+    return F.when(F.col("read_before"), F.lit(DUPLICATE)).otherwise(disposition)
 
 
 def disposition_by_consent(

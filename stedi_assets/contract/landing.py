@@ -130,9 +130,10 @@ _SCAN_POSITION = "scan_position"
 _LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
 
 
-def read_landing_lines(spark: SparkSession, folder: str) -> DataFrame:
-    """Every line of every file in `folder`, read as lines: `source_file`, `line`, and where the
-    line sits in the scan (`FileSplits.numbered` turns that into its line number).
+def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFrame:
+    """Every line of every file in `folder` (or of the files listed), read as lines:
+    `source_file`, `line`, and where the line sits in the scan (`FileSplits.numbered` turns
+    that into its line number).
 
     Spark's line reader streams each file, and splits a large uncompressed one into several
     tasks, so memory is bounded by a task, never by a file. Lines end at LF only (a lone CR is
@@ -458,7 +459,7 @@ def parse_landing(
 
 def load_landing(
     spark: SparkSession,
-    folder: str,
+    folder: str | list[str],
     source: LandingSource,
     ranges: PlausibleRanges,
     keep_valid_lines: bool = False,

@@ -14,7 +14,9 @@ from stedi_assets.contract.accounting import (
     WITHHELD,
     TrustedBuild,
     disposition_by_consent,
+    distinct_records,
     trusted_build,
+    unless_read_before,
     valid_records,
 )
 from stedi_assets.contract.customers import normalized_email
@@ -39,18 +41,18 @@ MACHINE_LEARNING_COLUMNS = (
 )
 
 
-def _distinct_readings(records: DataFrame, columns: list[str]) -> DataFrame:
-    """One row per distinct reading, with `copies`: how many more lines carried it."""
-    return records.groupBy(*columns).agg((F.count(F.lit(1)) - 1).alias("copies"))
-
-
 def build_accelerometer_trusted(
-    parsed_readings: DataFrame, customer_trusted: DataFrame, since_consent: bool
+    parsed_readings: DataFrame,
+    customer_trusted: DataFrame,
+    since_consent: bool,
+    read_before: DataFrame | None = None,
 ) -> TrustedBuild:
     """accelerometer_trusted: each distinct phone reading of a consenting customer, once.
 
     A reading delivered twice is one reading; distinct readings in the same millisecond are all
     kept. Under `since_consent`, readings taken before the customer's consent are left out.
+    In an increment (`read_before`: the readings earlier builds read, from files still in
+    landing), the result is what the new files add: a reading read before is a duplicate.
     """
     records = valid_records(parsed_readings).withColumn("user", normalized_email(F.col("user")))
     consent = customer_trusted.select(
@@ -58,11 +60,13 @@ def build_accelerometer_trusted(
         F.col("shareWithResearchAsOfDate").alias("consent_time"),
     )
     classified = (
-        _distinct_readings(records, ACCELEROMETER.columns)
+        distinct_records(records, ACCELEROMETER.columns, read_before)
         .join(F.broadcast(consent), "user", "left")
         .withColumn(
             "disposition",
-            disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent),
+            unless_read_before(
+                disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent)
+            ),
         )
     )
     return trusted_build(
@@ -87,8 +91,11 @@ def build_step_trainer_trusted(
     current_customers: DataFrame,
     customers_curated: DataFrame,
     since_consent: bool,
+    read_before: DataFrame | None = None,
 ) -> TrustedBuild:
-    """step_trainer_trusted: device readings attributable to exactly one curated customer."""
+    """step_trainer_trusted: device readings attributable to exactly one curated customer.
+
+    In an increment (`read_before`), what the new files add, as for accelerometer_trusted."""
     consent = customers_curated.select(
         F.col("email").alias("owner"),
         F.col("shareWithResearchAsOfDate").alias("consent_time"),
@@ -97,10 +104,10 @@ def build_step_trainer_trusted(
         disposition_by_consent(F.col("sensorReadingTime"), F.col("consent_time"), since_consent)
     )
     classified = (
-        _distinct_readings(valid_records(parsed_readings), STEP_TRAINER.columns)
+        distinct_records(valid_records(parsed_readings), STEP_TRAINER.columns, read_before)
         .join(F.broadcast(serial_number_owners(current_customers)), "serialNumber", "left")
         .join(F.broadcast(consent), "owner", "left")
-        .withColumn("disposition", disposition)
+        .withColumn("disposition", unless_read_before(disposition))
     )
     return trusted_build(
         parsed_readings, classified, STEP_TRAINER.columns, STEP_TRAINER_DISPOSITIONS

@@ -1,8 +1,12 @@
 """The trusted zone: landing data that passed the contract, from consenting customers only."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame, SparkSession
 
+from stedi_assets import delta_tables
 from stedi_assets.catalogue import ERASURE_LOG
 from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import (
@@ -11,7 +15,12 @@ from stedi_assets.contract.customers import (
     load_customers,
     newest_update_by_email,
 )
-from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER, load_landing
+from stedi_assets.contract.landing import (
+    ACCELEROMETER,
+    STEP_TRAINER,
+    LandingSource,
+    load_landing,
+)
 from stedi_assets.contract.readings import (
     build_accelerometer_trusted,
     build_step_trainer_trusted,
@@ -28,6 +37,21 @@ from stedi_assets.trusted.tables import (
     CUSTOMER_TRUSTED,
     STEP_TRAINER_TRUSTED,
 )
+
+
+def _landing_readings(
+    spark: SparkSession,
+    lake: LakeResource,
+    source: LandingSource,
+    added_files: Sequence[str] | None,
+) -> tuple[DataFrame, DataFrame | None]:
+    """A reading source's parsed landing lines: of every file for a build, of the added files
+    alone for an increment, with then the records the earlier builds read."""
+    ranges = lake.plausible_ranges()
+    if added_files is None:
+        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None
+    parsed = load_landing(spark, list(added_files), source, ranges)
+    return parsed, delta_tables.read_version(spark, lake.layout.parsed(source.name))
 
 
 @dg.asset(
@@ -83,12 +107,11 @@ def accelerometer_trusted(
     """
     spark = pyspark.spark_session
 
-    def build() -> Publication:
+    def build(added_files: Sequence[str] | None = None) -> Publication:
         since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
         customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
-        ranges = lake.plausible_ranges()
-        parsed = load_landing(spark, lake.layout.landing("accelerometer"), ACCELEROMETER, ranges)
-        readings = build_accelerometer_trusted(parsed, customers, since_consent)
+        parsed, read_before = _landing_readings(spark, lake, ACCELEROMETER, added_files)
+        readings = build_accelerometer_trusted(parsed, customers, since_consent, read_before)
         consent = privacy.consent_by_email(customers, "user")
         return Publication(
             readings.rows,
@@ -101,7 +124,7 @@ def accelerometer_trusted(
         )
 
     sources = Sources(landing=["accelerometer"], tables=[CUSTOMER_TRUSTED.table])
-    yield from publish(context, spark, lake, ACCELEROMETER_TRUSTED, sources, build)
+    yield from publish(context, spark, lake, ACCELEROMETER_TRUSTED, sources, build, build)
 
 
 @dg.asset(
@@ -125,14 +148,15 @@ def step_trainer_trusted(
     """
     spark = pyspark.spark_session
 
-    def build() -> Publication:
+    def build(added_files: Sequence[str] | None = None) -> Publication:
         since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-        ranges = lake.plausible_ranges()
-        customers = load_customers(spark, lake.layout.landing("customer"), ranges)
+        customers = load_customers(spark, lake.layout.landing("customer"), lake.plausible_ranges())
         current = current_customer_records(customers)
         curated = read_table(spark, lake.layout, CUSTOMERS_CURATED)
-        parsed = load_landing(spark, lake.layout.landing("step_trainer"), STEP_TRAINER, ranges)
-        device_readings = build_step_trainer_trusted(parsed, current, curated, since_consent)
+        parsed, read_before = _landing_readings(spark, lake, STEP_TRAINER, added_files)
+        device_readings = build_step_trainer_trusted(
+            parsed, current, curated, since_consent, read_before
+        )
         consent = privacy.consent_by_device(current, curated)
         return Publication(
             device_readings.rows,
@@ -144,4 +168,4 @@ def step_trainer_trusted(
         )
 
     sources = Sources(landing=["step_trainer", "customer"], tables=[CUSTOMERS_CURATED.table])
-    yield from publish(context, spark, lake, STEP_TRAINER_TRUSTED, sources, build)
+    yield from publish(context, spark, lake, STEP_TRAINER_TRUSTED, sources, build, build)
