@@ -1,6 +1,7 @@
 """A table that fails a blocking check is not published: readers keep the previous Delta version
 and downstream assets do not run. The failure says which check, with counts."""
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def leak_bobs_reading(build: TrustedBuild) -> TrustedBuild:
     """A deliberate bug: the non-consenting customer's reading slips into the table."""
     spark = build.rows.sparkSession
     leaked = spark.createDataFrame([reading("bob@x.com")], build.rows.schema)
-    return TrustedBuild(build.rows.unionByName(leaked), build.quarantine, build.accounting)
+    return dataclasses.replace(build, rows=build.rows.unionByName(leaked))
 
 
 def version(spark: SparkSession, uri: Path) -> int:
