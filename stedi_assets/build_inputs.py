@@ -49,12 +49,17 @@ class BuildInputs:
     yet)."""
     settings: dict[str, str] = field(default_factory=dict)
     """The settings the rows depend on (secrets only as a digest)."""
+    versions: dict[str, int | None] = field(default_factory=dict, compare=False)
+    """Per upstream table, its latest Delta version (not part of the fingerprint: a rebuild
+    with the same rows keeps the inputs the same). An increment reads what changed since the
+    versions the published build read."""
 
-    def without_landing(self, source: str) -> BuildInputs:
-        """The inputs apart from one landing source's files: what an increment of that source
-        needs unchanged."""
+    def increment_base(self, source: str | None) -> str:
+        """A digest of what an increment needs unchanged: the settings, the code and any other
+        landing source. The table's own landing files may grow and its upstream tables change:
+        an increment reads what they add or change."""
         landing = {name: files for name, files in self.landing.items() if name != source}
-        return BuildInputs(landing, self.upstream, self.settings)
+        return BuildInputs(landing, {}, self.settings).fingerprint()
 
     def fingerprint(self) -> str:
         """A digest of the inputs and of the project's code: equal digests, equal rows."""
@@ -113,10 +118,22 @@ class BuildRecord:
     """A digest of the published rows as a multiset (`content_digest`): tables that read this
     one key it by its content, so a rebuild that gives the same rows rebuilds nothing
     downstream."""
+    content_sums: list[str] | None = None
+    """The two exact sums behind `content`, as decimal strings: an increment adds those of the
+    rows it adds and subtracts those of the rows it removes."""
     increment_base: str | None = None
-    """For a reading table: the fingerprint of its inputs apart from its own landing files."""
+    """`BuildInputs.increment_base` of the build: an increment needs it unchanged."""
     increment_files: list[list[str | int]] | None = None
-    """For a reading table: its own landing files as built (path, size, modification time)."""
+    """For a trusted table: its own landing files as built (path, size, modification time)."""
+    upstream_versions: dict[str, int | None] | None = None
+    """The Delta version of each upstream table the build read: an increment reads what
+    changed since."""
+    kind: str = "build"
+    """`build` (the table replaced) or `increment` (rows added, and rows of some keys
+    removed)."""
+    removed_rows: int = 0
+    """Rows an increment removed (0 for a build): a reader of this table's changes knows from
+    this alone whether they were only additions."""
 
     def landing_files(self) -> set[LandingFileEntry]:
         return {LandingFileEntry(str(p), int(s), int(m)) for p, s, m in self.increment_files or []}
@@ -150,6 +167,14 @@ def companion_marker(inputs_fingerprint: str) -> str:
     return json.dumps({"format": COMPANION_FORMAT, "inputs": inputs_fingerprint})
 
 
+def is_companion_marker(user_metadata: str | None) -> bool:
+    """Whether a commit's `userMetadata` is a companion's marker (`companion_marker`)."""
+    try:
+        return json.loads(user_metadata or "").get("format") == COMPANION_FORMAT
+    except (ValueError, AttributeError):
+        return False
+
+
 def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> bool:
     """True when the published build's rows are what a build from `inputs` would give in a run
     whose latest plausible time is `latest_time_ms`."""
@@ -160,21 +185,25 @@ def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> b
 
 
 def added_files(
-    record: BuildRecord, inputs: BuildInputs, source: str, latest_time_ms: int
+    record: BuildRecord, inputs: BuildInputs, source: str | None, latest_time_ms: int
 ) -> list[LandingFileEntry] | None:
-    """The files of `source` added since the published build, when they are the only change:
-    every other input is the same, every file the build read is still there unchanged, and no
-    line it met has become plausible since. Then the published rows plus what those files add
-    are what a full build would give. None otherwise (or when nothing was added)."""
-    if record.increment_base is None or record.increment_files is None:
-        return None
-    if record.increment_base != inputs.without_landing(source).fingerprint():
+    """The files of `source` (a trusted table's own landing source; None for a curated table)
+    added since the published build, when the build can grow by an increment: the settings,
+    the code and any other landing source are the same, every file the build read is still
+    there unchanged, and no line it met has become plausible since. Then the published rows,
+    changed by what those files add and by what changed upstream, are what a full build would
+    give. None otherwise; an empty list when no file was added."""
+    if record.increment_base is None or record.increment_base != inputs.increment_base(source):
         return None
     future = record.first_future_time_ms
     if future is not None and latest_time_ms >= future:
+        return None
+    if source is None:
+        return []
+    if record.increment_files is None:
         return None
     built_from = record.landing_files()
     current = set(inputs.landing.get(source, []))
     if not built_from <= current:
         return None
-    return sorted(current - built_from) or None
+    return sorted(current - built_from)

@@ -76,8 +76,12 @@ PARSED_TABLES = tuple(
 """Each reading source's distinct valid records, of every customer, as read from the landing
 files still there (personal data, like landing): an increment compares new lines with them."""
 
+CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")
+"""The current (newest) record of every customer, consenting or not (personal data), written
+with customer_trusted: who carries which serial number, for step_trainer_trusted."""
+
 ERASURE_LOG = LakeTable("erasure_log", "erasure/log")
 """One row per erasure request: hashes and counts, no personal data."""
 
-PERSONAL_TABLES = ZONE_TABLES + QUARANTINE_TABLES + PARSED_TABLES
+PERSONAL_TABLES = ZONE_TABLES + QUARANTINE_TABLES + PARSED_TABLES + (CURRENT_CUSTOMERS,)
 """Every table that can hold a person's rows (erasure rewrites them)."""

@@ -7,11 +7,17 @@ made once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 _NO_TABLE = ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")
 
@@ -88,16 +94,36 @@ def append(rows: DataFrame, uri: str, user_metadata: str | None = None, empty: b
 _COMMIT_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
-def _commit_without_data(spark: SparkSession, uri: str, user_metadata: str) -> int:
-    digest = hashlib.sha256(user_metadata.encode()).hexdigest()
+@contextlib.contextmanager
+def _commit_metadata(spark: SparkSession, user_metadata: str) -> Iterator[None]:
+    """Commits made by SQL inside carry `user_metadata` (Delta's `userMetadata`)."""
     spark.conf.set(_COMMIT_USER_METADATA, user_metadata)
     try:
+        yield
+    finally:
+        spark.conf.unset(_COMMIT_USER_METADATA)
+
+
+def _commit_without_data(spark: SparkSession, uri: str, user_metadata: str) -> int:
+    digest = hashlib.sha256(user_metadata.encode()).hexdigest()
+    with _commit_metadata(spark, user_metadata):
         spark.sql(
             f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ('stedi.last_commit' = '{digest}')"
         ).collect()
-    finally:
-        spark.conf.unset(_COMMIT_USER_METADATA)
     return latest_version(spark, uri)
+
+
+def purge_deleted_rows(spark: SparkSession, uri: str) -> None:
+    """Rewrite the files that hold rows an increment marked deleted (deletion vectors) without
+    them, so that the vacuum can delete the old files. The commit changes no row and carries
+    the latest commit's metadata (a table's build record stays its latest)."""
+    with _commit_metadata(spark, _latest_user_metadata(spark, uri)):
+        spark.sql(f"REORG TABLE {_table(uri)} APPLY (PURGE)").collect()
+
+
+def _latest_user_metadata(spark: SparkSession, uri: str) -> str:
+    latest = latest_commit(spark, uri)
+    return (latest[1] if latest else None) or ""
 
 
 def _table(uri: str) -> str:
@@ -133,10 +159,48 @@ def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | Non
     if read_table_if_exists(spark, uri) is None:
         return None
     version = latest_version(spark, uri)
+    commit = _commit_from_log(spark, uri, version)
+    return version, commit.user_metadata
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a table's history: what it did and the metadata it carries."""
+
+    version: int
+    operation: str
+    """Delta's name for it: `WRITE`, `MERGE`, `SET TBLPROPERTIES`, `REORG`, `DELETE`, …"""
+    user_metadata: str | None
+
+
+def commits_since(spark: SparkSession, uri: str, after: int, upto: int) -> list[Commit] | None:
+    """The commits after version `after` up to `upto`, oldest first; None when the log no
+    longer holds them all (Delta cleans up log files older than its log retention)."""
+    if upto <= after:
+        return []
+    try:
+        if getattr(spark, "_jsparkSession", None) is not None:
+            return [_commit_from_log(spark, uri, v) for v in range(after + 1, upto + 1)]
+        history = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where(
+            f"version > {after} AND version <= {upto}"
+        )
+        found = [
+            Commit(row["version"], row["operation"], row["userMetadata"])
+            for row in history.select("version", "operation", "userMetadata").collect()
+        ]
+    except (AnalysisException, Py4JJavaError):  # a log file cleaned up
+        return None
+    found.sort(key=lambda commit: commit.version)
+    return found if len(found) == upto - after else None
+
+
+def _commit_from_log(spark: SparkSession, uri: str, version: int) -> Commit:
+    """A commit read from the table's log file in a classic session (no Spark job)."""
     jvm = spark._jvm  # type: ignore[attr-defined]
-    commit = jvm.org.apache.hadoop.fs.Path(f"{uri}/_delta_log/{version:020d}.json")
-    files = commit.getFileSystem(jvm_session.sessionState().newHadoopConf())
-    stream = files.open(commit)
+    jvm_session = spark._jsparkSession  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(f"{uri}/_delta_log/{version:020d}.json")
+    files = path.getFileSystem(jvm_session.sessionState().newHadoopConf())
+    stream = files.open(path)
     try:
         text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
@@ -144,8 +208,67 @@ def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | Non
     for line in text.splitlines():
         action = json.loads(line)
         if "commitInfo" in action:
-            return version, action["commitInfo"].get("userMetadata")
-    return version, None
+            info = action["commitInfo"]
+            return Commit(version, info.get("operation", ""), info.get("userMetadata"))
+    return Commit(version, "", None)
+
+
+def changes(spark: SparkSession, uri: str, after: int, upto: int) -> DataFrame:
+    """The rows the commits after version `after` up to `upto` inserted and deleted, from
+    Delta's change data feed (on for every table of the lake, `resources.SESSION_SETTINGS`):
+    the table's columns and `_change_type` (`insert`, `delete`; MERGE updates are not used)."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", upto)
+        .load(uri)
+    )
+
+
+_REMOVE = "_stedi_remove"
+
+
+def merge(
+    rows: DataFrame,
+    uri: str,
+    key: Sequence[str],
+    removed_keys: DataFrame,
+    user_metadata: str,
+) -> int:
+    """In one commit, remove every row whose `key` columns equal a row of `removed_keys` and
+    add `rows`; the new version. A `MERGE`, so readers see the table before or after, and
+    the keys travel as data, never as literals in the commit's recorded predicate (a log
+    outlives a vacuum). With deletion vectors on, the removed rows' files are not rewritten
+    (the vacuum purges them, `erasure.lake.vacuum`)."""
+    spark = rows.sparkSession
+    columns = rows.columns
+    removals = removed_keys.select(
+        *(
+            F.col(f"`{name}`")
+            if name in key
+            else F.lit(None).cast(rows.schema[name].dataType).alias(name)
+            for name in columns
+        )
+    ).withColumn(_REMOVE, F.lit(True))
+    source = rows.withColumn(_REMOVE, F.lit(False)).unionByName(removals)
+    view = f"stedi_merge_{uuid.uuid4().hex}"
+    source.createOrReplaceTempView(view)
+    matched = " AND ".join(f"t.`{name}` <=> s.`{name}`" for name in key)
+    quoted = ", ".join(f"`{name}`" for name in columns)
+    values = ", ".join(f"s.`{name}`" for name in columns)
+    statement = (
+        f"MERGE INTO {_table(uri)} AS t USING {view} AS s "
+        f"ON s.{_REMOVE} AND {matched} "
+        "WHEN MATCHED THEN DELETE "
+        f"WHEN NOT MATCHED AND NOT s.{_REMOVE} THEN INSERT ({quoted}) VALUES ({values})"
+    )
+    try:
+        with _commit_metadata(spark, user_metadata):
+            spark.sql(statement).collect()
+    finally:
+        spark.catalog.dropTempView(view)
+    return latest_version(spark, uri)
 
 
 def _latest_commit_from_history(spark: SparkSession, uri: str) -> tuple[int, str | None] | None:
@@ -160,5 +283,8 @@ def _latest_commit_from_history(spark: SparkSession, uri: str) -> tuple[int, str
 
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: float) -> None:
-    """Delete the files of the table's versions older than `retention_hours`."""
-    spark.sql(f"VACUUM {_table(uri)} RETAIN {retention_hours:f} HOURS").collect()
+    """Delete the files of the table's versions older than `retention_hours`. The vacuum is
+    logged in the table's history (commits that change no row, carrying the latest commit's
+    metadata), so a reader of the table's changes knows that earlier versions may be gone."""
+    with _commit_metadata(spark, _latest_user_metadata(spark, uri)):
+        spark.sql(f"VACUUM {_table(uri)} RETAIN {retention_hours:f} HOURS").collect()

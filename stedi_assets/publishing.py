@@ -7,9 +7,11 @@ the previous Delta version and downstream assets do not run.
 
 Before building, `publish` compares what the table would be built from with the `BuildRecord` of
 its published version (`build_inputs`): when nothing it depends on changed, the run parses no
-landing file and adds no Delta version, and reports the published version again. When the only
-change to a reading table's inputs is new files of its own landing source, only those files are
-parsed and what they add is appended (an increment); the checks still cover the whole table.
+landing file and adds no Delta version, and reports the published version again. When the table
+can grow by an increment (`increments.plan_increment`: only files added to its landing source,
+and upstream tables changed by this project's own commits), the asset builds what changes: rows
+to add, and keys whose rows are replaced; the checks cover those rows, and the whole table where
+what it is judged by changed (`docs/incremental.md`).
 """
 
 from __future__ import annotations
@@ -18,24 +20,19 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import dagster as dg
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets import checks, delta_tables
-from stedi_assets.build_inputs import (
-    BuildInputs,
-    BuildRecord,
-    LandingFileEntry,
-    added_files,
-    companion_marker,
-    reusable,
-)
+from stedi_assets.build_inputs import BuildInputs, BuildRecord, companion_marker, reusable
 from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
 from stedi_assets.catalogue import LakeTable
 from stedi_assets.contract.accounting import DUPLICATE, QUARANTINED, Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME, list_landing_files
+from stedi_assets.increments import Increment, plan_increment
 from stedi_assets.lake import READING_SOURCES, LakeLayout
 from stedi_assets.metadata import bar_chart, preview, preview_sample
 from stedi_assets.one_job import aggregate_in_one_job
@@ -51,9 +48,11 @@ FULL_REFRESH_TAG = "stedi/full_refresh"
 
 @dataclass(frozen=True)
 class Publication:
-    """A built zone table, ready to be checked and published."""
+    """A built zone table, ready to be checked and published: the whole table, or for an
+    increment what changes in it."""
 
     rows: DataFrame
+    """Every row of the table; for an increment, the rows it adds."""
     privacy_violations: Callable[[DataFrame], DataFrame]
     """The rows that break the table's privacy invariant (none, or it is not published)."""
     parsed_landing: Sequence[DataFrame] = ()
@@ -61,6 +60,16 @@ class Publication:
     one bounds how long the build can be reused)."""
     build: TrustedBuild | None = None
     charts: Callable[[DataFrame], dict[str, dg.MarkdownMetadataValue]] | None = None
+    key: Sequence[str] = ()
+    """For an increment that replaces some keys' rows: the key columns."""
+    removed_keys: DataFrame | None = None
+    """For an increment: the values of `key` whose rows are removed before `rows` are added."""
+    judged_again: bool = False
+    """For an increment: what the privacy invariant judges rows by changed (a consent, an
+    owner), so every row of the table is checked again, not only the added ones."""
+    companion_tables: Sequence[tuple[str, DataFrame]] = ()
+    """Tables a build replaces beside the table (by URI), written before it with its marker:
+    customer_trusted's current record of every customer, which step_trainer_trusted reads."""
 
 
 @dataclass(frozen=True)
@@ -71,18 +80,9 @@ class Sources:
     tables: Sequence[LakeTable] = ()
 
 
-BuildIncrement = Callable[[Sequence[str]], Publication]
-"""A reading table's build from only some of its landing files (the added ones): the rows,
-quarantine and accounting those files add to the published version."""
-
-
-@dataclass(frozen=True)
-class Increment:
-    """An increment of a reading table: the published version it adds to, and its record."""
-
-    files: list[LandingFileEntry]
-    version: int
-    record: BuildRecord
+BuildIncrement = Callable[[Increment], Publication | None]
+"""A table's increment on its published version (`Increment`): what the added landing files
+and the upstream changes add and remove; None when it needs a full build instead."""
 
 
 def read_table(spark: SparkSession, layout: LakeLayout, table: ZoneTable) -> DataFrame:
@@ -139,15 +139,15 @@ def current_inputs(
             return None
         landing[source] = files
     upstream: dict[str, int | str | None] = {}
+    versions: dict[str, int | None] = {}
     for table in sources.tables:
         commit = delta_tables.latest_commit(spark, table.uri(layout))
         record = BuildRecord.from_json(commit[1]) if commit else None
+        versions[table.path] = commit[0] if commit else None
         # Keyed by the rows' content when the commit recorded it (a rebuild that gave the same
         # rows changes nothing downstream), otherwise by the version (an erasure's rewrite).
-        upstream[table.path] = (
-            record.content if record and record.content else (commit[0] if commit else None)
-        )
-    return BuildInputs(landing, upstream, lake_resource.build_settings())
+        upstream[table.path] = record.content if record and record.content else versions[table.path]
+    return BuildInputs(landing, upstream, lake_resource.build_settings(), versions)
 
 
 def full_refresh_requested(context: dg.AssetExecutionContext, lake_resource: LakeResource) -> bool:
@@ -167,8 +167,8 @@ def publish(
     inputs; check the rows, then write them (and a trusted table's quarantine) as Delta
     tables, and register them in the Glue catalog when one is configured.
 
-    A reading table passes `build_increment`: when new files of its landing source are the only
-    change, the published version grows by what they add instead of being rebuilt."""
+    A table that passes `build_increment` changes its published version by an increment when
+    it can (`increments.plan_increment`), instead of being rebuilt."""
     uri = table.uri(lake_resource.layout)
     inputs = current_inputs(spark, lake_resource, sources)
     published = delta_tables.latest_commit(spark, uri)
@@ -184,16 +184,26 @@ def publish(
             yield from _unchanged(context, spark, lake_resource, table, version, record)
             return
         increment = (
-            _increment(spark, lake_resource.layout, table, record, version, inputs, latest_time_ms)
+            plan_increment(
+                spark,
+                lake_resource.layout,
+                table.landing_source,
+                _companions(lake_resource.layout, table),
+                record,
+                version,
+                inputs,
+                latest_time_ms,
+            )
             if record is not None and build_increment is not None
             else None
         )
-        if build_increment is not None and increment is not None:
+        publication = build_increment(increment) if build_increment and increment else None
+        if increment is not None and publication is not None:
+            changed = ", ".join(sorted(increment.upstream)) or "none"
             context.log.info(
-                f"{table.name}: {len(increment.files)} new landing files are the only change "
-                f"since version {version}; parsing them alone and adding what they hold"
+                f"{table.name}: an increment on version {version}: "
+                f"{len(increment.files)} new landing files; upstream tables changed: {changed}"
             )
-            publication = build_increment([file.path for file in increment.files])
             yield from _check_and_write(
                 context, lake_resource, table, publication, inputs, increment
             )
@@ -201,30 +211,15 @@ def publish(
     yield from _check_and_write(context, lake_resource, table, build(), inputs)
 
 
-def _increment(
-    spark: SparkSession,
-    layout: LakeLayout,
-    table: ZoneTable,
-    record: BuildRecord,
-    version: int,
-    inputs: BuildInputs,
-    latest_time_ms: int,
-) -> Increment | None:
-    """The increment a reading table can make on its published version, or None: its inputs
-    changed in another way, or a run stopped after writing the table's quarantine or parsed
-    records but before the table (their commits do not carry the table's record)."""
+def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:
+    """The tables a trusted table writes before itself (its quarantine; a reading table's parsed
+    records): an increment builds on them only when they carry the table's record."""
     source = table.landing_source
     if source is None:
-        return None
-    files = added_files(record, inputs, source, latest_time_ms)
-    if files is None:
-        return None
-    marker = companion_marker(record.inputs)
-    for companion in (layout.quarantine(source), layout.parsed(source)):
-        commit = delta_tables.latest_commit(spark, companion)
-        if commit is None or commit[1] != marker:
-            return None
-    return Increment(files, version, record)
+        return []
+    if source in READING_SOURCES:
+        return [layout.quarantine(source), layout.parsed(source)]
+    return [layout.quarantine(source)]
 
 
 def _unchanged(
@@ -300,7 +295,12 @@ def _content_aggregates(rows: DataFrame) -> list[Column]:
     ]
 
 
-def _content_digest(rows: DataFrame, row_count: int, sums: Sequence[object]) -> str:
+def _sums(values: Sequence[object]) -> list[Decimal]:
+    """Sums as `_content_aggregates` gives them (null over no rows), as exact decimals."""
+    return [Decimal(str(value)) if value is not None else Decimal(0) for value in values]
+
+
+def _content_digest(rows: DataFrame, row_count: int, sums: Sequence[Decimal]) -> str:
     text = f"{rows.schema.simpleString()}|{row_count}|{sums[0]}|{sums[1]}"
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -310,15 +310,45 @@ NOT_RECORDS = (QUARANTINED, DUPLICATE)
 the build read for the first time (`TrustedBuild.records`)."""
 
 
-def _write(
-    rows: DataFrame, uri: str, user_metadata: str, increment: Increment | None, added: int
+def _write_companion(
+    rows: DataFrame, uri: str, marker: str, increment: Increment | None, added: int
 ) -> int:
-    """A build replaces the table with its `added` rows; an increment appends them. Either
-    way a commit, even of no rows, so the table's record (or a companion's marker) is always
-    in its latest commit."""
+    """A build replaces a companion table (quarantine, parsed records) with its `added` rows;
+    an increment appends them. Either way a commit, even of no rows, carrying the marker."""
     if increment is None:
-        return delta_tables.overwrite(rows, uri, user_metadata, empty=added == 0)
-    return delta_tables.append(rows, uri, user_metadata, empty=added == 0)
+        return delta_tables.overwrite(rows, uri, marker, empty=added == 0)
+    return delta_tables.append(rows, uri, marker, empty=added == 0)
+
+
+def _write_table(
+    rows: DataFrame,
+    uri: str,
+    record: BuildRecord,
+    increment: Increment | None,
+    removed_keys: DataFrame | None,
+    key: Sequence[str],
+) -> int:
+    """A build replaces the table with `rows`; an increment appends them, or replaces the
+    rows of its `removed_keys` with them in one `MERGE`. Always a commit, even of no change,
+    so the table's record is in its latest commit."""
+    metadata = record.to_json()
+    if increment is None:
+        return delta_tables.overwrite(rows, uri, metadata, empty=record.row_count == 0)
+    added = record.row_count - increment.record.row_count + record.removed_rows
+    if removed_keys is None or record.removed_rows == 0:
+        return delta_tables.append(rows, uri, metadata, empty=added == 0)
+    return delta_tables.merge(rows, uri, key, removed_keys, metadata)
+
+
+@dataclass
+class _Parts:
+    """Aggregates to answer in one Spark job, by name (`aggregate_in_one_job`)."""
+
+    parts: dict[str, tuple[DataFrame, list[Column]]]
+
+    def answer(self) -> dict[str, Row]:
+        names = list(self.parts)
+        return dict(zip(names, aggregate_in_one_job(*self.parts.values()), strict=True))
 
 
 def _check_and_write(
@@ -334,15 +364,28 @@ def _check_and_write(
     spark = publication.rows.sparkSession
     uri = table.uri(layout)
     source = table.landing_source
-    # An increment's publication holds what the added files add; the checks cover the whole
-    # table: the published rows and those.
-    added_rows = publication.rows
+    # An increment's publication holds the rows it adds (and the keys whose rows it removes);
+    # the checks cover the added rows, and the whole table where what the privacy invariant
+    # judges rows by changed. Untouched rows keep the verdicts they were published with.
     try:
+        added_rows = publication.rows
         if increment is not None:
             published = delta_tables.read_version(spark, uri, increment.version)
-            rows = published.unionByName(added_rows).persist()
-        else:
-            rows = added_rows.persist()
+            added_rows = added_rows.select(*published.columns)  # in the table's order
+        added_rows = added_rows.persist()
+        whole_table, removed_rows, removed_keys = added_rows, None, None
+        if increment is not None:
+            remaining = published
+            if publication.removed_keys is not None:
+                removed_keys = publication.removed_keys.persist()
+                if removed_keys.isEmpty():
+                    removed_keys = None
+            if removed_keys is not None:
+                keys = F.broadcast(removed_keys)
+                removed_rows = published.join(keys, list(publication.key), "left_semi")
+                remaining = published.join(keys, list(publication.key), "left_anti")
+            whole_table = remaining.unionByName(added_rows)
+        privacy_rows = whole_table if increment is None or publication.judged_again else added_rows
         accounting = None
         if build is not None:
             accounting = (
@@ -351,25 +394,55 @@ def _check_and_write(
                 else build.accounting
             )
         checks_started = time.perf_counter()
-        rules = checks.rule_counts(table.model, rows)
-        violations = publication.privacy_violations(rows)
-        future_times = [(parsed, [F.min(FUTURE_TIME)]) for parsed in publication.parsed_landing]
+        rules = checks.rule_counts(table.model, added_rows)
+        violations = publication.privacy_violations(privacy_rows)
         # The rules, the row count, the preview, the content digest, the privacy count and the
         # earliest time dated after the latest plausible one: one Spark job.
-        parts = aggregate_in_one_job(
-            *rules.aggregates(rows, also=[preview_sample(rows)]),
-            (rows, _content_aggregates(rows)),
-            (violations, [F.count(F.lit(1))]),
-            *future_times,
+        rule_parts = rules.aggregates(added_rows)
+        parts = _Parts({f"rules_{i}": part for i, part in enumerate(rule_parts)})
+        parts.parts["preview"] = (whole_table, [preview_sample(whole_table)])
+        parts.parts["content"] = (added_rows, _content_aggregates(added_rows))
+        if removed_rows is not None:
+            parts.parts["removed"] = (
+                removed_rows,
+                [F.count(F.lit(1)), *_content_aggregates(removed_rows)],
+            )
+        parts.parts["violations"] = (violations, [F.count(F.lit(1))])
+        for index, parsed in enumerate(publication.parsed_landing):
+            parts.parts[f"future_{index}"] = (parsed, [F.min(FUTURE_TIME)])
+        answers = parts.answer()
+        failures, added_count = rules.failures(
+            [answers[f"rules_{i}"] for i in range(len(rule_parts))]
         )
-        rule_parts = len(parts) - 2 - len(future_times)
-        rule_answers = parts[:rule_parts]
-        content_sums, (violation_count,) = parts[rule_parts], parts[rule_parts + 1]
-        first_future_times = [t for (t,) in parts[rule_parts + 2 :] if t is not None]
-        if increment is not None and increment.record.first_future_time_ms is not None:
-            first_future_times.append(increment.record.first_future_time_ms)
-        failures, row_count = rules.failures(rule_answers)
-        sample = rule_answers[0][-1]
+        (sample,) = answers["preview"]
+        added_sums = _sums(answers["content"])
+        removed_count, removed_sums = 0, [Decimal(0), Decimal(0)]
+        if removed_rows is not None:
+            removed_count, *removed_values = answers["removed"]
+            removed_sums = _sums(removed_values)
+        (violation_count,) = answers["violations"]
+        first_future_times = [
+            answers[name][0]
+            for name in answers
+            if name.startswith("future_") and answers[name][0] is not None
+        ]
+        content_sums: list[Decimal] | None = added_sums
+        row_count = added_count
+        if increment is not None:
+            row_count = increment.record.row_count - removed_count + added_count
+            earlier = increment.record.content_sums
+            content_sums = (
+                [
+                    Decimal(before) + added - removed
+                    for before, added, removed in zip(
+                        earlier, added_sums, removed_sums, strict=True
+                    )
+                ]
+                if earlier is not None
+                else None
+            )
+            if increment.record.first_future_time_ms is not None:
+                first_future_times.append(increment.record.first_future_time_ms)
         context.log.info(f"{table.name}: {row_count} rows built; checking them before publishing")
         if accounting is not None:
             context.log.info(f"{table.name}: landing lines {accounting.as_metadata()}")
@@ -394,19 +467,24 @@ def _check_and_write(
             )
         metadata: dict[str, object] = {}
         fingerprint = inputs.fingerprint() if inputs else ""
-        incremental_source = source if source in READING_SOURCES else None
-        # An increment appends; a build replaces. The quarantine and the parsed records are
-        # written first, marked with the table's record, and the table last, in one commit with
-        # its record: an increment builds only on companions that carry that record.
+        marker = companion_marker(fingerprint)
+        # A build replaces its companions, an increment appends to them. The companions are
+        # written first, marked with the table's record, and the table last, in one commit
+        # with its record: an increment builds only on companions that carry that record.
         write_started = time.perf_counter()
+        for companion_uri, companion_rows in publication.companion_tables:
+            delta_tables.overwrite(companion_rows, companion_uri, marker)
         if build is not None and accounting is not None and source:
             quarantine_uri = layout.quarantine(source)
-            marker = companion_marker(fingerprint)
             added = build.accounting.counts
-            _write(build.quarantine, quarantine_uri, marker, increment, added[QUARANTINED])
-            if incremental_source:
+            _write_companion(
+                build.quarantine, quarantine_uri, marker, increment, added[QUARANTINED]
+            )
+            if source in READING_SOURCES:
                 new_records = sum(n for kind, n in added.items() if kind not in NOT_RECORDS)
-                _write(build.records, layout.parsed(source), marker, increment, new_records)
+                _write_companion(
+                    build.records, layout.parsed(source), marker, increment, new_records
+                )
                 metadata["parsed_uri"] = dg.MetadataValue.path(layout.parsed(source))
             metadata.update(accounting.as_metadata())
             metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
@@ -421,33 +499,36 @@ def _check_and_write(
             row_count=row_count,
             checks={str(r.check_name): (r.passed, r.severity.value) for r in results},
             accounting=accounting.as_metadata() if accounting else None,
-            content=_content_digest(rows, row_count, content_sums),
-            increment_base=(
-                inputs.without_landing(incremental_source).fingerprint()
-                if inputs and incremental_source
-                else None
+            content=(
+                _content_digest(added_rows, row_count, content_sums) if content_sums else None
             ),
+            content_sums=[str(value) for value in content_sums] if content_sums else None,
+            increment_base=inputs.increment_base(source) if inputs else None,
             increment_files=(
-                [[f.path, f.size, f.modified_ms] for f in inputs.landing[incremental_source]]
-                if inputs and incremental_source
+                [[f.path, f.size, f.modified_ms] for f in inputs.landing[source]]
+                if inputs and source
                 else None
             ),
+            upstream_versions=dict(inputs.versions) if inputs else None,
+            kind="build" if increment is None else "increment",
+            removed_rows=removed_count,
         )
-        added_count = row_count - (increment.record.row_count if increment else 0)
-        version = _write(added_rows, uri, record.to_json(), increment, added_count)
+        version = _write_table(added_rows, uri, record, increment, removed_keys, publication.key)
         write_seconds = time.perf_counter() - write_started
         if increment is not None:
             context.log.info(
-                f"{table.name}: added {added_count} rows from "
-                f"{len(increment.files)} new files as version {version} of {uri} "
-                f"({row_count} rows)"
+                f"{table.name}: added {added_count} rows and removed {removed_count} as version "
+                f"{version} of {uri} ({row_count} rows)"
             )
-            metadata["new_landing_files"] = len(increment.files)
+            if source:
+                metadata["new_landing_files"] = len(increment.files)
+            metadata["rows_added"] = added_count
+            metadata["rows_removed"] = removed_count
         else:
             context.log.info(
                 f"{table.name}: published {row_count} rows as version {version} of {uri}"
             )
-        column_schema = _column_schema(table, rows)
+        column_schema = _column_schema(table, added_rows)
         database = _register_in_glue(lake_resource, table, column_schema)
         if database is not None:
             context.log.info(f"{table.name}: registered in Glue database {database}")
@@ -460,10 +541,10 @@ def _check_and_write(
                 "delta_version": version,
                 "checks_seconds": round(checks_seconds, 3),
                 "write_seconds": round(write_seconds, 3),
-                "preview": preview(rows.columns, sample),
-                "rebuilt": True,
+                "preview": preview(added_rows.columns, sample),
+                "rebuilt": increment is None,
                 **metadata,
-                **(publication.charts(rows) if publication.charts else {}),
+                **(publication.charts(whole_table) if publication.charts else {}),
             },
             check_results=results,
         )

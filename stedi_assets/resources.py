@@ -24,6 +24,12 @@ SESSION_SETTINGS = {
     # No per-file column statistics in Delta's log: they would copy personal values (an
     # email's min and max) into log files that outlive an erasure's vacuum.
     "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
+    # Every table records its row changes: a table that reads another reads what its commits
+    # since changed, not the whole table (`docs/incremental.md`).
+    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
+    # Rows an increment removes are marked deleted rather than their files rewritten; the
+    # vacuum purges them from the files (`erasure.lake.vacuum`).
+    "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
 }
 """Settings the results depend on: set on every session, local or remote."""
 

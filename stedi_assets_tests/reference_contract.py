@@ -275,11 +275,16 @@ def _sorted_rows(rows: list[Row]) -> list[Row]:
 
 
 def compute_expected(
-    root: Path, policy: str = "since_consent", earliest_time_ms: int = EARLIEST_TIME_MS
+    root: Path,
+    policy: str = "since_consent",
+    earliest_time_ms: int = EARLIEST_TIME_MS,
+    erased: frozenset[str] = frozenset(),
 ) -> Expected:
     """Compute every table, quarantine and accounting the contract defines for lake ``root``.
 
-    ``earliest_time_ms``: the earliest plausible time (hand-made lakes use small times)."""
+    ``earliest_time_ms``: the earliest plausible time (hand-made lakes use small times).
+    ``erased``: normalised emails of customers erased from the lake, whose records landing
+    later count as no consent."""
     if policy not in POLICIES:
         raise ValueError(f"unknown consent policy {policy!r}; expected one of {POLICIES}")
     since_consent = policy == "since_consent"
@@ -299,7 +304,7 @@ def compute_expected(
     customer_rows: dict[str, Row] = {}
     for email, (_, _, values) in current.items():
         research = values["shareWithResearchAsOfDate"]
-        if isinstance(research, int):
+        if isinstance(research, int) and email not in erased:
             consent[email] = research
             customer_rows[email] = tuple(
                 email if name == "email" else values[name] for name in _CUSTOMER_COLUMNS

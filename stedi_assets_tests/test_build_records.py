@@ -132,7 +132,7 @@ def phone_record(first_future_time_ms: int | None = None) -> BuildRecord:
     files = PHONE_INPUTS.landing["accelerometer"]
     return dataclasses.replace(
         record(PHONE_INPUTS, first_future_time_ms),
-        increment_base=PHONE_INPUTS.without_landing("accelerometer").fingerprint(),
+        increment_base=PHONE_INPUTS.increment_base("accelerometer"),
         increment_files=[[f.path, f.size, f.modified_ms] for f in files],
     )
 
@@ -141,17 +141,19 @@ def with_phone_files(*files: LandingFileEntry, **changes: Any) -> BuildInputs:
     return dataclasses.replace(PHONE_INPUTS, landing={"accelerometer": list(files)}, **changes)
 
 
-def test_an_increment_is_the_files_added_when_nothing_else_changed() -> None:
+def test_an_increment_is_the_files_added_when_the_settings_and_earlier_files_are_the_same() -> None:
     a, b, c = phone_file("a.json"), phone_file("b.json"), phone_file("c.json")
     published = phone_record()
     assert BuildRecord.from_json(published.to_json()) == published
     assert added_files(published, with_phone_files(a, c, b), "accelerometer", 0) == [b, c]
-    assert added_files(published, with_phone_files(a), "accelerometer", 0) is None  # no change
+    assert added_files(published, with_phone_files(a), "accelerometer", 0) == []  # none added
+    # What changed upstream is read by the increment itself (`increments.plan_increment`).
+    changed_upstream = with_phone_files(a, b, upstream={"customer/trusted": "other customers"})
+    assert added_files(published, changed_upstream, "accelerometer", 0) == [b]
     not_increments = [
         with_phone_files(b),  # a deleted
         with_phone_files(phone_file("a.json", size=11), b),  # a rewritten
         with_phone_files(phone_file("a.json", modified_ms=2), b),
-        with_phone_files(a, b, upstream={"customer/trusted": "other customers"}),
         with_phone_files(a, b, settings={**INPUTS.settings, "consent_policy": "any_time"}),
     ]
     for inputs in not_increments:

@@ -15,7 +15,7 @@ ZONE_ASSETS = {
     "accelerometer_trusted": ("trusted", {"accelerometer_landing", "customer_trusted"}),
     "step_trainer_trusted": (
         "trusted",
-        {"step_trainer_landing", "customer_landing", "customers_curated"},
+        {"step_trainer_landing", "customer_trusted", "customers_curated"},
     ),
     "customers_curated": ("curated", {"customer_trusted", "accelerometer_trusted"}),
     "machine_learning_curated": (

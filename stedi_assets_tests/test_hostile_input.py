@@ -22,7 +22,12 @@ from stedi_assets.contract.customers import (
 )
 from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
-from stedi_assets.contract.readings import build_accelerometer_trusted, build_step_trainer_trusted
+from stedi_assets.contract.readings import (
+    build_accelerometer_trusted,
+    build_step_trainer_trusted,
+    device_attribution,
+    phone_consent,
+)
 from stedi_assets.trusted.tables import ACCELEROMETER_TRUSTED, STEP_TRAINER_TRUSTED
 
 RANGES = PlausibleRanges.as_of()
@@ -165,7 +170,7 @@ def test_hostile_accelerometer_files(spark: SparkSession, tmp_path_factory, cust
     folder = write_files(tmp_path_factory.mktemp("accelerometer") / "landing", files)
     parsed = load_landing(spark, folder, ACCELEROMETER, RANGES)
     customer_trusted, _ = customers
-    build = build_accelerometer_trusted(parsed, customer_trusted, since_consent=True)
+    build = build_accelerometer_trusted(parsed, phone_consent(customer_trusted), since_consent=True)
     assert_accounted_and_valid(build, files, ACCELEROMETER_TRUSTED)
     kept_users = {row["user"] for row in build.rows.select("user").collect()}
     assert kept_users <= {email.lower() for email in CONSENTING}
@@ -178,6 +183,7 @@ def test_hostile_step_trainer_files(spark: SparkSession, tmp_path_factory, custo
     folder = write_files(tmp_path_factory.mktemp("step_trainer") / "landing", files)
     parsed = load_landing(spark, folder, STEP_TRAINER, RANGES)
     customer_trusted, current = customers
-    build = build_step_trainer_trusted(parsed, current, customer_trusted, since_consent=True)
+    attribution = device_attribution(current, customer_trusted)
+    build = build_step_trainer_trusted(parsed, attribution, since_consent=True)
     assert_accounted_and_valid(build, files, STEP_TRAINER_TRUSTED)
     spark.catalog.clearCache()

@@ -10,6 +10,7 @@ the reference, table by table, as multisets."""
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -33,6 +34,7 @@ from pyspark.sql import SparkSession
 from stedi_assets import delta_tables
 from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.settings import ConsentPolicy
+from stedi_assets_tests.erased_lake import SALT, erase
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
 from stedi_assets_tests.reference_contract import SOURCES, compute_expected
 
@@ -78,15 +80,19 @@ device_readings = st.lists(
     max_size=5,
 )
 RECORDS = {"customer": customers, "accelerometer": phone_readings, "step_trainer": device_readings}
+EXAMPLES = int(os.environ.get("STEDI_STATE_MACHINE_EXAMPLES", "2"))
+"""Sequences drawn per policy: 2 in CI (a few minutes); more for a thorough run."""
 MALFORMED = st.sampled_from([[], ["not json"], ['{"user": 5}']])
 """Lines a file may end with, so quarantines change too."""
 
 
-def lake_matches_reference(spark: SparkSession, lake: Path, policy: ConsentPolicy) -> bool:
+def lake_matches_reference(
+    spark: SparkSession, lake: Path, policy: ConsentPolicy, erased: frozenset[str]
+) -> bool:
     """Every table and quarantine equals the reference's, as a multiset, and each trusted
     table's accounting (recorded with its published version) the reference's; whether any
     table has a row (a comparison of empty tables proves little)."""
-    expected = compute_expected(lake, policy=policy.value, earliest_time_ms=0)
+    expected = compute_expected(lake, policy=policy.value, earliest_time_ms=0, erased=erased)
     for table in TABLE_PATHS:
         assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
     for table, wanted in expected.accounting.items():
@@ -107,8 +113,8 @@ class InterruptedRun(Exception):
 
 @contextlib.contextmanager
 def interrupted_after(commits: int) -> Iterator[None]:
-    """Delta writes (a build's overwrites, an increment's appends) that let `commits` table
-    commits land, then stop the run."""
+    """Delta writes (a build's overwrites, an increment's appends and merges) that let
+    `commits` table commits land, then stop the run."""
     landed = 0
 
     def until_killed(write: Callable[..., int]) -> Callable[..., int]:
@@ -124,6 +130,7 @@ def interrupted_after(commits: int) -> Iterator[None]:
     with (
         mock.patch.object(delta_tables, "overwrite", until_killed(delta_tables.overwrite)),
         mock.patch.object(delta_tables, "append", until_killed(delta_tables.append)),
+        mock.patch.object(delta_tables, "merge", until_killed(delta_tables.merge)),
     ):
         yield
 
@@ -139,6 +146,7 @@ class LandingChanges(RuleBasedStateMachine):
         self.files: dict[str, list[Path]] = {source: [] for source in RECORDS}
         self.written = 0
         self.rows_seen = False
+        self.erased: frozenset[str] = frozenset()
 
     def write(self, source: str, records: list[dict], malformed: list[str], path: Path) -> None:
         lines = [json.dumps(record) for record in records] + malformed
@@ -152,9 +160,11 @@ class LandingChanges(RuleBasedStateMachine):
         self.files[source].append(path)
 
     def run(self) -> None:
-        result = materialize_lake(self.lake, self.spark, policy=self.policy, **HAND_MADE_TIMES)
+        result = materialize_lake(
+            self.lake, self.spark, policy=self.policy, erasure_salt=SALT, **HAND_MADE_TIMES
+        )
         assert result.success
-        self.rows_seen |= lake_matches_reference(self.spark, self.lake, self.policy)
+        self.rows_seen |= lake_matches_reference(self.spark, self.lake, self.policy, self.erased)
 
     @initialize(
         people=customers, phones=phone_readings, devices=device_readings, malformed=MALFORMED
@@ -201,6 +211,14 @@ class LandingChanges(RuleBasedStateMachine):
         self.files[source].remove(path)
         self.run()
 
+    @rule(email=st.sampled_from(EMAILS), vacuum_now=st.booleans())
+    def a_customer_erased(self, email: str, vacuum_now: bool) -> None:
+        """An erasure (their lines and rows removed, the history vacuumed now or after the
+        retention); a record of theirs landing later counts as no consent."""
+        assert erase(self.lake, email, vacuum_now=vacuum_now).success
+        self.erased |= {email}
+        self.run()
+
     @rule(
         source=st.sampled_from(list(RECORDS)),
         data=st.data(),
@@ -215,7 +233,9 @@ class LandingChanges(RuleBasedStateMachine):
         self.new_file(source, data.draw(RECORDS[source]), [])
         with interrupted_after(commits):
             # Fails, unless the change needs no more than `commits` commits.
-            materialize_lake(self.lake, self.spark, policy=self.policy, **HAND_MADE_TIMES)
+            materialize_lake(
+                self.lake, self.spark, policy=self.policy, erasure_salt=SALT, **HAND_MADE_TIMES
+            )
         self.run()
 
     @invariant()
@@ -236,7 +256,7 @@ def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=2,
+            max_examples=EXAMPLES,
             stateful_step_count=5,
             deadline=None,
             database=None,

@@ -128,6 +128,15 @@ LANDING_SOURCES_BY_NAME = {
 _SPLIT_START = "split_start"
 _SCAN_POSITION = "scan_position"
 _LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
+_LINES_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType()),
+        T.StructField(_SPLIT_START, T.LongType()),
+        T.StructField(_SCAN_POSITION, T.LongType()),
+        T.StructField("line", T.StringType()),
+    ]
+)
+"""What `read_landing_lines` gives."""
 
 
 def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFrame:
@@ -139,8 +148,10 @@ def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFram
     tasks, so memory is bounded by a task, never by a file. Lines end at LF only (a lone CR is
     part of a line, as JSON white space); the CR of a CRLF ending is removed; the reader drops a
     byte-order mark at the start of a file, and the empty string after a final newline is not a
-    line. Blank lines are kept here (they are counted).
+    line. Blank lines are kept here (they are counted). An empty list of files gives no line.
     """
+    if isinstance(folder, list) and not folder:
+        return spark.createDataFrame([], _LINES_SCHEMA)
     try:
         texts = spark.read.text(folder, lineSep="\n")
         texts.schema  # noqa: B018 - Spark Connect resolves a read only when asked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.contract.accounting import (
@@ -41,9 +41,23 @@ MACHINE_LEARNING_COLUMNS = (
 )
 
 
+def phone_consent(customer_trusted: DataFrame) -> DataFrame:
+    """What decides a phone reading's disposition, per user: the consent time of the customer
+    in customer_trusted (no row: no consent)."""
+    return customer_trusted.select(
+        F.col("email").alias("user"),
+        F.col("shareWithResearchAsOfDate").alias("consent_time"),
+    )
+
+
+def phone_disposition(since_consent: bool) -> Column:
+    """A phone reading's disposition, given its user's `phone_consent`."""
+    return disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent)
+
+
 def build_accelerometer_trusted(
     parsed_readings: DataFrame,
-    customer_trusted: DataFrame,
+    consent: DataFrame,
     since_consent: bool,
     read_before: DataFrame | None = None,
 ) -> TrustedBuild:
@@ -51,23 +65,15 @@ def build_accelerometer_trusted(
 
     A reading delivered twice is one reading; distinct readings in the same millisecond are all
     kept. Under `since_consent`, readings taken before the customer's consent are left out.
-    In an increment (`read_before`: the readings earlier builds read, from files still in
-    landing), the result is what the new files add: a reading read before is a duplicate.
+    `consent` is `phone_consent` of customer_trusted. In an increment (`read_before`: the
+    readings earlier builds read, from files still in landing), the result is what the new
+    files add: a reading read before is a duplicate.
     """
     records = valid_records(parsed_readings).withColumn("user", normalized_email(F.col("user")))
-    consent = customer_trusted.select(
-        F.col("email").alias("user"),
-        F.col("shareWithResearchAsOfDate").alias("consent_time"),
-    )
     classified = (
         distinct_records(records, ACCELEROMETER.columns, read_before)
         .join(F.broadcast(consent), "user", "left")
-        .withColumn(
-            "disposition",
-            unless_read_before(
-                disposition_by_consent(F.col("timestamp"), F.col("consent_time"), since_consent)
-            ),
-        )
+        .withColumn("disposition", unless_read_before(phone_disposition(since_consent)))
     )
     return trusted_build(
         parsed_readings, classified, ACCELEROMETER.columns, ACCELEROMETER_DISPOSITIONS
@@ -86,28 +92,38 @@ def serial_number_owners(current_customers: DataFrame) -> DataFrame:
     )
 
 
+def device_attribution(current_customers: DataFrame, customers_curated: DataFrame) -> DataFrame:
+    """What decides a device reading's disposition, per serial number: how many current
+    customer records carry it, the one who does, and that owner's consent time when they are
+    a curated customer."""
+    consent = customers_curated.select(
+        F.col("email").alias("owner"),
+        F.col("shareWithResearchAsOfDate").alias("consent_time"),
+    )
+    return serial_number_owners(current_customers).join(consent, "owner", "left")
+
+
+def device_disposition(since_consent: bool) -> Column:
+    """A device reading's disposition, given its serial number's `device_attribution`."""
+    return F.when(F.col("owners") > 1, F.lit(WITHHELD)).otherwise(
+        disposition_by_consent(F.col("sensorReadingTime"), F.col("consent_time"), since_consent)
+    )
+
+
 def build_step_trainer_trusted(
     parsed_readings: DataFrame,
-    current_customers: DataFrame,
-    customers_curated: DataFrame,
+    attribution: DataFrame,
     since_consent: bool,
     read_before: DataFrame | None = None,
 ) -> TrustedBuild:
     """step_trainer_trusted: device readings attributable to exactly one curated customer.
 
-    In an increment (`read_before`), what the new files add, as for accelerometer_trusted."""
-    consent = customers_curated.select(
-        F.col("email").alias("owner"),
-        F.col("shareWithResearchAsOfDate").alias("consent_time"),
-    )
-    disposition = F.when(F.col("owners") > 1, F.lit(WITHHELD)).otherwise(
-        disposition_by_consent(F.col("sensorReadingTime"), F.col("consent_time"), since_consent)
-    )
+    `attribution` is `device_attribution`. In an increment (`read_before`), what the new
+    files add, as for accelerometer_trusted."""
     classified = (
         distinct_records(valid_records(parsed_readings), STEP_TRAINER.columns, read_before)
-        .join(F.broadcast(serial_number_owners(current_customers)), "serialNumber", "left")
-        .join(F.broadcast(consent), "owner", "left")
-        .withColumn("disposition", unless_read_before(disposition))
+        .join(F.broadcast(attribution), "serialNumber", "left")
+        .withColumn("disposition", unless_read_before(device_disposition(since_consent)))
     )
     return trusted_build(
         parsed_readings, classified, STEP_TRAINER.columns, STEP_TRAINER_DISPOSITIONS

@@ -1,12 +1,20 @@
 """The curated zone: the tables data scientists use, built from trusted tables only."""
 
+from collections.abc import Callable
+from functools import reduce
+
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
+from stedi_assets import delta_tables
 from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import build_customers_curated
+from stedi_assets.contract.increments import changed_keys, new_training_pairs
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
+from stedi_assets.increments import Increment
 from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
 from stedi_assets.resources import LakeResource
 from stedi_assets.trusted.tables import (
@@ -29,6 +37,7 @@ def customers_curated(
     of the machine-learning table. Same columns as customer_trusted. Contains personal data.
     """
     spark = pyspark.spark_session
+    customers_table, readings_table = CUSTOMER_TRUSTED.table, ACCELEROMETER_TRUSTED.table
 
     def build() -> Publication:
         customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
@@ -38,8 +47,32 @@ def customers_curated(
             lambda rows: privacy.customers_not_in(rows, customers),
         )
 
-    sources = Sources(tables=[CUSTOMER_TRUSTED.table, ACCELEROMETER_TRUSTED.table])
-    yield from publish(context, spark, lake, CUSTOMERS_CURATED, sources, build)
+    def build_increment(increment: Increment) -> Publication | None:
+        """When the consenting customers are the same and phone readings were only added:
+        the consenting customers with added readings who are not curated yet."""
+        readings = increment.changed(readings_table)
+        if increment.changed(customers_table) is not None or (
+            readings is not None and not readings.additions_only
+        ):
+            return None
+        customers = increment.now(spark, lake.layout, customers_table)
+        curated = delta_tables.read_version(
+            spark, CUSTOMERS_CURATED.uri(lake.layout), increment.version
+        )
+        if readings is None:
+            return Publication(customers.limit(0), lambda rows: rows.limit(0))
+        added_readings, _ = increment.changes(spark, lake.layout, readings_table)
+        added = build_customers_curated(customers, added_readings).join(
+            curated.select("email"), "email", "left_anti"
+        )
+        return Publication(added, lambda rows: privacy.customers_not_in(rows, customers))
+
+    sources = Sources(tables=[customers_table, readings_table])
+    yield from publish(context, spark, lake, CUSTOMERS_CURATED, sources, build, build_increment)
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    return reduce(DataFrame.unionByName, frames)
 
 
 @dg.asset(
@@ -59,20 +92,96 @@ def machine_learning_curated(
     research. No personal data: no name, email, phone or birthday.
     """
     spark = pyspark.spark_session
-    upstream = (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
+    devices_table, phones_table, customers_table = (
+        table.table for table in (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
+    )
+
+    def violations(device_readings: DataFrame) -> Callable[[DataFrame], DataFrame]:
+        trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
+        return lambda rows: rows.join(
+            trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"
+        )
 
     def build() -> Publication:
         device_readings, phone_readings, customers = (
-            read_table(spark, lake.layout, table) for table in upstream
+            read_table(spark, lake.layout, table)
+            for table in (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
         )
         pairs = build_machine_learning_curated(device_readings, phone_readings, customers)
-        trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
+        return Publication(pairs, violations(device_readings))
+
+    def build_increment(increment: Increment) -> Publication | None:
+        """The pairs added readings make; and for every serial number whose device readings
+        lost a row, whose owner changed or whose owner's phone readings lost a row, its pairs
+        made again."""
+        devices, phones = increment.changed(devices_table), increment.changed(phones_table)
+        if any(change is not None and not change.increments_only for change in (devices, phones)):
+            return None
+        device_readings = increment.now(spark, lake.layout, devices_table)
+        phone_readings = increment.now(spark, lake.layout, phones_table)
+        customers = increment.now(spark, lake.layout, customers_table)
+        customers_before = increment.before(spark, lake.layout, customers_table)
+        added_devices, removed_devices = (
+            increment.changes(spark, lake.layout, devices_table)
+            if devices
+            else (device_readings.limit(0), device_readings.limit(0))
+        )
+        added_phones, removed_phones = (
+            increment.changes(spark, lake.layout, phones_table)
+            if phones
+            else (phone_readings.limit(0), phone_readings.limit(0))
+        )
+        owned = F.struct("serialNumber").alias("owned")
+        ever_curated = _union([customers_before, customers]).select("email", "serialNumber")
+        users = removed_phones.select(F.col("user").alias("email")).distinct()
+        serials = (
+            _union(
+                [
+                    # Devices whose owner among the curated customers changed.
+                    changed_keys(
+                        customers_before.select("email", owned),
+                        customers.select("email", owned),
+                        "email",
+                    )
+                    .join(ever_curated, "email")
+                    .select("serialNumber"),
+                    # Devices that lost a reading, or whose owner's phone lost one.
+                    removed_devices.select("serialNumber"),
+                    ever_curated.join(F.broadcast(users), "email", "left_semi").select(
+                        "serialNumber"
+                    ),
+                ]
+            )
+            .distinct()
+            .persist()
+        )
+        recomputed = F.broadcast(serials)
+        earlier_devices = increment.before(spark, lake.layout, devices_table)
+        pairs = _union(
+            [
+                new_training_pairs(
+                    earlier_devices.join(recomputed, "serialNumber", "left_anti"),
+                    added_devices.join(recomputed, "serialNumber", "left_anti"),
+                    phone_readings,
+                    added_phones,
+                    customers.join(recomputed, "serialNumber", "left_anti"),
+                ),
+                build_machine_learning_curated(
+                    device_readings.join(recomputed, "serialNumber", "left_semi"),
+                    phone_readings,
+                    customers,
+                ),
+            ]
+        )
         return Publication(
             pairs,
-            lambda rows: rows.join(
-                trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"
-            ),
+            violations(device_readings),
+            key=["serialNumber"],
+            removed_keys=serials,
+            judged_again=devices is not None and not devices.additions_only,
         )
 
-    sources = Sources(tables=[table.table for table in upstream])
-    yield from publish(context, spark, lake, MACHINE_LEARNING_CURATED, sources, build)
+    sources = Sources(tables=[devices_table, phones_table, customers_table])
+    yield from publish(
+        context, spark, lake, MACHINE_LEARNING_CURATED, sources, build, build_increment
+    )

@@ -105,7 +105,9 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
 
 
 def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> list[str]:
-    """Delete the files of table versions older than `retention_hours` from every table.
+    """Delete the files of table versions older than `retention_hours` from every table,
+    after rewriting the files that still hold rows an increment removed (a withdrawn
+    customer's readings are marked deleted, not rewritten, when they leave a table).
 
     Delta refuses a retention below its 7-day default unless told that no reader still needs
     the old files; runs are serialised (dagster.yaml), so none does. Its listing otherwise runs
@@ -113,12 +115,16 @@ def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> lis
     """
     settings = {
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        # In each table's history, so that increments do not read versions it deleted.
+        "spark.databricks.delta.vacuum.logging.enabled": "true",
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * (os.cpu_count() or 1)),
     }
     vacuumed = []
     with _session_conf(spark, settings):
         for table in (*PERSONAL_TABLES, ERASURE_LOG):
             if delta_tables.read_table_if_exists(spark, table.uri(lake)) is not None:
+                if table in PERSONAL_TABLES:
+                    delta_tables.purge_deleted_rows(spark, table.uri(lake))
                 delta_tables.vacuum(spark, table.uri(lake), retention_hours)
                 vacuumed.append(table.path)
     return vacuumed

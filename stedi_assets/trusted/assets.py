@@ -4,17 +4,19 @@ from collections.abc import Sequence
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 
 from stedi_assets import delta_tables
-from stedi_assets.catalogue import ERASURE_LOG
+from stedi_assets.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
 from stedi_assets.contract import privacy
+from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.customers import (
     build_customer_trusted,
     current_customer_records,
     load_customers,
     newest_update_by_email,
 )
+from stedi_assets.contract.increments import changed_keys, reclassified, with_reclassified
 from stedi_assets.contract.landing import (
     ACCELEROMETER,
     STEP_TRAINER,
@@ -24,9 +26,14 @@ from stedi_assets.contract.landing import (
 from stedi_assets.contract.readings import (
     build_accelerometer_trusted,
     build_step_trainer_trusted,
+    device_attribution,
+    device_disposition,
+    phone_consent,
+    phone_disposition,
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.erasure.lake import erased_email_hashes
+from stedi_assets.increments import Increment
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.metadata import readings_per_customer
 from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
@@ -37,21 +44,6 @@ from stedi_assets.trusted.tables import (
     CUSTOMER_TRUSTED,
     STEP_TRAINER_TRUSTED,
 )
-
-
-def _landing_readings(
-    spark: SparkSession,
-    lake: LakeResource,
-    source: LandingSource,
-    added_files: Sequence[str] | None,
-) -> tuple[DataFrame, DataFrame | None]:
-    """A reading source's parsed landing lines: of every file for a build, of the added files
-    alone for an increment, with then the records the earlier builds read."""
-    ranges = lake.plausible_ranges()
-    if added_files is None:
-        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None
-    parsed = load_landing(spark, list(added_files), source, ranges)
-    return parsed, delta_tables.read_version(spark, lake.layout.parsed(source.name))
 
 
 @dg.asset(
@@ -85,10 +77,67 @@ def customer_trusted(
             lambda rows: privacy.not_current_or_not_consenting(rows, newest),
             parsed_landing=[parsed],
             build=customers,
+            companion_tables=[
+                (CURRENT_CUSTOMERS.uri(lake.layout), current_customer_records(parsed))
+            ],
         )
 
     sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
     yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build)
+
+
+def _new_lines(
+    spark: SparkSession, lake: LakeResource, source: LandingSource, increment: Increment | None
+) -> tuple[DataFrame, DataFrame | None]:
+    """A reading source's parsed landing lines: of every file for a build; for an increment,
+    of the files added since alone, with the records the earlier builds read."""
+    ranges = lake.plausible_ranges()
+    if increment is None:
+        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None
+    parsed = load_landing(spark, [file.path for file in increment.files], source, ranges)
+    read_before = delta_tables.read_version(spark, lake.layout.parsed(source.name))
+    return parsed, read_before
+
+
+def _judged_again(
+    build: TrustedBuild,
+    read_before: DataFrame,
+    key: str,
+    before: DataFrame,
+    after: DataFrame,
+    disposition: Column,
+    columns: Sequence[str],
+) -> tuple[TrustedBuild, DataFrame]:
+    """An increment's build with the records read before whose `key`'s attribution changed
+    from `before` to `after` judged again; and those keys, whose rows it replaces."""
+    keys = changed_keys(before, after, key).persist()
+    records = read_before.join(keys, key, "left_semi")
+    judged = reclassified(records, key, before, after, disposition, columns)
+    return with_reclassified(build, judged, columns), keys
+
+
+def _reading_increment(
+    build: TrustedBuild,
+    read_before: DataFrame | None,
+    key: str,
+    attribution_before: DataFrame | None,
+    attribution_now: DataFrame,
+    disposition: Column,
+    source: LandingSource,
+) -> tuple[TrustedBuild, DataFrame | None]:
+    """A reading table's build, and for an increment whose attribution changed upstream the
+    keys whose rows it replaces (None when only files were added)."""
+    if read_before is None or attribution_before is None:
+        return build, None
+    return _judged_again(
+        build,
+        read_before,
+        key,
+        attribution_before,
+        attribution_now,
+        disposition,
+        source.columns,
+    )
 
 
 @dg.asset(
@@ -106,33 +155,52 @@ def accelerometer_trusted(
     non-consenting users are excluded and counted. Contains personal data (the user's email).
     """
     spark = pyspark.spark_session
+    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+    customers_table = CUSTOMER_TRUSTED.table
 
-    def build(added_files: Sequence[str] | None = None) -> Publication:
-        since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-        customers = read_table(spark, lake.layout, CUSTOMER_TRUSTED)
-        parsed, read_before = _landing_readings(spark, lake, ACCELEROMETER, added_files)
-        readings = build_accelerometer_trusted(parsed, customers, since_consent, read_before)
-        consent = privacy.consent_by_email(customers, "user")
+    def build(increment: Increment | None = None) -> Publication:
+        customers = (
+            increment.now(spark, lake.layout, customers_table)
+            if increment
+            else read_table(spark, lake.layout, CUSTOMER_TRUSTED)
+        )
+        consent = phone_consent(customers)
+        parsed, read_before = _new_lines(spark, lake, ACCELEROMETER, increment)
+        readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before)
+        consent_changed = increment is not None and increment.changed(customers_table) is not None
+        consent_before = (
+            phone_consent(increment.before(spark, lake.layout, customers_table))
+            if increment is not None and consent_changed
+            else None
+        )
+        readings, users = _reading_increment(
+            readings,
+            read_before,
+            "user",
+            consent_before,
+            consent,
+            phone_disposition(since_consent),
+            ACCELEROMETER,
+        )
         return Publication(
             readings.rows,
             lambda rows: privacy.readings_outside_consent(
-                rows, "timestamp", consent, since_consent
+                rows, "timestamp", privacy.consent_by_email(customers, "user"), since_consent
             ),
             parsed_landing=[parsed],
             build=readings,
             charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
+            key=["user"],
+            removed_keys=users,
+            judged_again=consent_changed,
         )
 
-    sources = Sources(landing=["accelerometer"], tables=[CUSTOMER_TRUSTED.table])
+    sources = Sources(landing=["accelerometer"], tables=[customers_table])
     yield from publish(context, spark, lake, ACCELEROMETER_TRUSTED, sources, build, build)
 
 
 @dg.asset(
-    deps=[
-        landing_asset_key("step_trainer"),
-        landing_asset_key("customer"),
-        CUSTOMERS_CURATED.key,
-    ],
+    deps=[landing_asset_key("step_trainer"), customer_trusted, CUSTOMERS_CURATED.key],
     **STEP_TRAINER_TRUSTED.asset_options(),
 )
 def step_trainer_trusted(
@@ -147,15 +215,37 @@ def step_trainer_trusted(
     No personal columns, but each row belongs to an identifiable customer's device.
     """
     spark = pyspark.spark_session
+    since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+    upstream: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.table)
 
-    def build(added_files: Sequence[str] | None = None) -> Publication:
-        since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
-        customers = load_customers(spark, lake.layout.landing("customer"), lake.plausible_ranges())
-        current = current_customer_records(customers)
-        curated = read_table(spark, lake.layout, CUSTOMERS_CURATED)
-        parsed, read_before = _landing_readings(spark, lake, STEP_TRAINER, added_files)
+    def build(increment: Increment | None = None) -> Publication:
+        current, curated = (
+            increment.now(spark, lake.layout, table)
+            if increment
+            else delta_tables.read_table(spark, table.uri(lake.layout))
+            for table in upstream
+        )
+        attribution = device_attribution(current, curated)
+        parsed, read_before = _new_lines(spark, lake, STEP_TRAINER, increment)
         device_readings = build_step_trainer_trusted(
-            parsed, current, curated, since_consent, read_before
+            parsed, attribution, since_consent, read_before
+        )
+        owners_changed = increment is not None and any(
+            increment.changed(table) is not None for table in upstream
+        )
+        attribution_before = (
+            device_attribution(*(increment.before(spark, lake.layout, table) for table in upstream))
+            if increment is not None and owners_changed
+            else None
+        )
+        device_readings, serials = _reading_increment(
+            device_readings,
+            read_before,
+            "serialNumber",
+            attribution_before,
+            attribution,
+            device_disposition(since_consent),
+            STEP_TRAINER,
         )
         consent = privacy.consent_by_device(current, curated)
         return Publication(
@@ -163,9 +253,12 @@ def step_trainer_trusted(
             lambda rows: privacy.readings_outside_consent(
                 rows, "sensorReadingTime", consent, since_consent
             ),
-            parsed_landing=[parsed, customers],
+            parsed_landing=[parsed],
             build=device_readings,
+            key=["serialNumber"],
+            removed_keys=serials,
+            judged_again=owners_changed,
         )
 
-    sources = Sources(landing=["step_trainer", "customer"], tables=[CUSTOMERS_CURATED.table])
+    sources = Sources(landing=["step_trainer"], tables=list(upstream))
     yield from publish(context, spark, lake, STEP_TRAINER_TRUSTED, sources, build, build)

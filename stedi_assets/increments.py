@@ -1,0 +1,166 @@
+"""Whether a published table can grow by an increment, and what changed since its build.
+
+A table's published build recorded (`BuildRecord`) its own landing files and the Delta version
+of each table it read. A run that finds the settings and the code the same, the build's files
+all still there unchanged, and every upstream table changed only by commits of this project
+(each carries its record: a rebuild, or an increment) plans an increment: the files added
+since, and per upstream table the versions before and after. The asset then reads what it
+needs of those changes: a small table whole at both versions (its rows' differences), a large
+one's change data feed when its commits were increments (`docs/incremental.md`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets import delta_tables
+from stedi_assets.build_inputs import (
+    BuildInputs,
+    BuildRecord,
+    LandingFileEntry,
+    added_files,
+    companion_marker,
+    is_companion_marker,
+)
+from stedi_assets.catalogue import LakeTable
+from stedi_assets.lake import LakeLayout
+
+DATA_NEUTRAL_OPERATIONS = ("REORG", "OPTIMIZE", "SET TBLPROPERTIES")
+"""Commits that change no row (a purge of deleted rows' files, a compaction, the commit an
+empty write makes): a reader of the table's changes may step over them."""
+VACUUM_OPERATIONS = ("VACUUM START", "VACUUM END")
+"""The commits a vacuum logs (`erasure.lake.vacuum` turns its logging on). A vacuum deletes
+files that commits removed: after one, the table's earlier versions and changes may be gone."""
+
+
+@dataclass(frozen=True)
+class UpstreamChange:
+    """How an upstream table changed since the published build read it."""
+
+    before: int
+    """The version the published build read."""
+    after: int
+    """The version now."""
+    increments_only: bool
+    """Every commit since is an increment of this project (rows added, and rows of some keys
+    removed) or changes no row: its change data feed is as small as the change."""
+    additions_only: bool
+    """Those increments removed no row."""
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What an increment of a published table builds on."""
+
+    version: int
+    """The published version it changes."""
+    record: BuildRecord
+    files: list[LandingFileEntry]
+    """The table's own landing files added since (none for a curated table)."""
+    upstream: dict[str, UpstreamChange]
+    """The upstream tables that changed, by lake path."""
+
+    def changed(self, table: LakeTable) -> UpstreamChange | None:
+        return self.upstream.get(table.path)
+
+    def version_read(self, table: LakeTable) -> int:
+        """The version of `table` the published build read."""
+        versions = self.record.upstream_versions or {}
+        version = versions.get(table.path)
+        if version is None:
+            raise KeyError(f"the build record has no version of {table.path}")
+        return version
+
+    def before(self, spark: SparkSession, layout: LakeLayout, table: LakeTable) -> DataFrame:
+        """`table` as the published build read it."""
+        return delta_tables.read_version(spark, table.uri(layout), self.version_read(table))
+
+    def now(self, spark: SparkSession, layout: LakeLayout, table: LakeTable) -> DataFrame:
+        """`table` at the version this run read."""
+        change = self.changed(table)
+        version = change.after if change else self.version_read(table)
+        return delta_tables.read_version(spark, table.uri(layout), version)
+
+    def changes(
+        self, spark: SparkSession, layout: LakeLayout, table: LakeTable
+    ) -> tuple[DataFrame, DataFrame]:
+        """The rows `table`'s commits since the build added, and those they removed (each
+        with the table's columns; a row removed and added again is in both)."""
+        change = self.changed(table)
+        if change is None:
+            raise ValueError(f"{table.path} did not change")
+        feed = delta_tables.changes(spark, table.uri(layout), change.before, change.after)
+        columns = [name for name in feed.columns if not name.startswith("_")]
+        inserted = F.col("_change_type") == "insert"
+        return feed.where(inserted).select(*columns), feed.where(~inserted).select(*columns)
+
+
+def plan_increment(
+    spark: SparkSession,
+    layout: LakeLayout,
+    landing_source: str | None,
+    companions: list[str],
+    record: BuildRecord,
+    version: int,
+    inputs: BuildInputs,
+    latest_time_ms: int,
+) -> Increment | None:
+    """The increment the table published as `version` (with `record`) can make now, or None:
+    its settings, code or landing files changed otherwise than by added files, a future-dated
+    line became plausible, an upstream table was rewritten by something other than this
+    project (an erasure), or a run stopped after writing the table's `companions` (its
+    quarantine, its parsed records) but before the table (their commits do not carry the
+    table's record)."""
+    files = added_files(record, inputs, landing_source, latest_time_ms)
+    if files is None or record.upstream_versions is None:
+        return None
+    marker = companion_marker(record.inputs)
+    for companion in companions:
+        commit = delta_tables.latest_commit(spark, companion)
+        if commit is None or commit[1] != marker:
+            return None
+    upstream = {}
+    for path, now in inputs.versions.items():
+        before = record.upstream_versions.get(path)
+        if before == now:
+            continue
+        if before is None or now is None:
+            return None
+        change = _upstream_change(spark, layout.uri(path), before, now)
+        if change is None:
+            return None
+        upstream[path] = change
+    return Increment(version, record, files, upstream)
+
+
+def _upstream_change(
+    spark: SparkSession, uri: str, before: int, after: int
+) -> UpstreamChange | None:
+    """How the table at `uri` changed from `before` to `after`; None when a commit between is
+    not this project's (it carries neither a build record nor a companion's marker: an
+    erasure's rewrite), or when a vacuum ran after a commit between removed files (the
+    version `before` and the changes since may no longer be readable)."""
+    commits = delta_tables.commits_since(spark, uri, before, after)
+    if commits is None:
+        return None
+    increments_only = additions_only = True
+    files_removed = False
+    for commit in commits:
+        if commit.operation in VACUUM_OPERATIONS:
+            if files_removed:  # the vacuum may have deleted what the versions between read
+                return None
+            continue
+        files_removed = True
+        if commit.operation in DATA_NEUTRAL_OPERATIONS:
+            continue
+        record = BuildRecord.from_json(commit.user_metadata)
+        if record is None and not is_companion_marker(commit.user_metadata):
+            return None
+        if record is None or record.kind != "increment":
+            increments_only = additions_only = False
+        elif record.removed_rows:
+            additions_only = False
+    return UpstreamChange(before, after, increments_only, additions_only)
