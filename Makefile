@@ -78,8 +78,8 @@ bench: setup ## The project (cold; warm on Spark Connect; after new files) vs ba
 profile: setup ## Where one full run's time goes: per asset, wall s, Spark jobs, s in jobs, checks, writes
 	$(BIN)/python benchmarks/run_profile.py
 
-bench-large: setup ## The same at 120x as two large files per source, and one 2.5 GiB file
-	$(BIN)/python benchmarks/run.py --sizes 120 --repeats 1 --increment --large-files --giant-file-gb 2.5
+bench-large: setup ## The same at 1x and 120x as two large files per source, and one 2.5 GiB file
+	$(BIN)/python benchmarks/run.py --sizes 1 120 --repeats 1 --increment --large-files --giant-file-gb 2.5
 
 snapshot: setup ## Rewrite the asset graph's snapshot (what the UI shows) after an intended change
 	$(BIN)/python -m stedi_assets_tests.asset_graph_snapshot

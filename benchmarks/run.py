@@ -495,6 +495,27 @@ def increment_table(results: list[SizeResult]) -> str:
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
+def increment_targets_table(results: list[SizeResult]) -> str:
+    """Issue 13's ratios, from this one run: the run after a new 1 % file against the full 1x
+    run (when 1x was measured too) and against the full rebuild; the run after 1 % of consents
+    changed against the full rebuild."""
+    full_1x = next((r.project.seconds for r in results if r.multiple == 1), None)
+    rows = [
+        "| size | new 1 % file / full 1x run (target ≤ 1.5) "
+        "| new 1 % file / full rebuild (≤ 0.17) | 1 % consents / full rebuild (≤ 0.33) |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        if r.increment:
+            i = r.increment
+            against_1x = f"{i.run.seconds / full_1x:.2f}" if full_1x else "1x not measured"
+            rows.append(
+                f"| {r.multiple}x | {against_1x} | {i.run.seconds / i.rebuild.seconds:.2f} "
+                f"| {i.consent_change.seconds / i.rebuild.seconds:.2f} |"
+            )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def giant_table(results: list[SizeResult]) -> str:
     rows = [
         "| customers and devices of | accelerometer file | its lines | project s "
@@ -560,7 +581,7 @@ def main() -> None:
     parser.add_argument(
         "--giant-file-gb",
         type=float,
-        help="also run the project on one accelerometer file of this many GiB",
+        help="also run the project on one accelerometer file of this many GiB (largest size)",
     )
     args = parser.parse_args()
     results = []
@@ -572,7 +593,7 @@ def main() -> None:
                 args.warm,
                 args.increment,
                 args.large_files,
-                args.giant_file_gb,
+                args.giant_file_gb if multiple == max(args.sizes) else None,
             )
         )
         print(table(results[-1:]) + "\n\n" + bare_differences_table(results[-1:]), flush=True)
@@ -596,6 +617,8 @@ def main() -> None:
             "file alone, which bounds from below what any row-level increment could take); and "
             "after a customer file changing the consent of 1 % of customers.\n\n"
             + increments
+            + "\n\nThe same as issue 13's ratios (the full 1x run is the 1x project run above):\n\n"
+            + increment_targets_table(results)
             + "\n"
         )
     giants = giant_table(results)

@@ -122,16 +122,24 @@ def trusted_build(
 
 
 def distinct_records(
-    records: DataFrame, columns: Sequence[str], read_before: DataFrame | None
+    records: DataFrame, columns: Sequence[str], read_before: DataFrame | None, few: bool = False
 ) -> DataFrame:
     """One row per distinct record of `records`, with `copies` (how many more lines carried
     it) and `read_before`: true when an earlier build read it (`TrustedBuild.records` of the
-    builds before an increment), so every line carrying it here is a duplicate."""
+    builds before an increment), so every line carrying it here is a duplicate.
+
+    The earlier records are read once and matched against the new ones; when those are `few`
+    (what a few new files hold) they are broadcast, so the earlier ones are not shuffled."""
     distinct = records.groupBy(*columns).agg((F.count(F.lit(1)) - 1).alias("copies"))
     if read_before is None:
         return distinct.withColumn("read_before", F.lit(False))
-    earlier = read_before.select(*columns).withColumn("read_before", F.lit(True))
-    return distinct.join(earlier, list(columns), "left").withColumn(
+    new = distinct.select(*columns)
+    repeated = (
+        read_before.select(*columns)
+        .join(F.broadcast(new) if few else new, list(columns), "left_semi")
+        .withColumn("read_before", F.lit(True))
+    )
+    return distinct.join(repeated, list(columns), "left").withColumn(
         "read_before", F.coalesce(F.col("read_before"), F.lit(False))
     )
 

@@ -60,6 +60,7 @@ def build_accelerometer_trusted(
     consent: DataFrame,
     since_consent: bool,
     read_before: DataFrame | None = None,
+    few: bool = False,
 ) -> TrustedBuild:
     """accelerometer_trusted: each distinct phone reading of a consenting customer, once.
 
@@ -67,11 +68,12 @@ def build_accelerometer_trusted(
     kept. Under `since_consent`, readings taken before the customer's consent are left out.
     `consent` is `phone_consent` of customer_trusted. In an increment (`read_before`: the
     readings earlier builds read, from files still in landing), the result is what the new
-    files add: a reading read before is a duplicate.
+    files add: a reading read before is a duplicate (`few`: the new files are small enough for
+    their records to be broadcast).
     """
     records = valid_records(parsed_readings).withColumn("user", normalized_email(F.col("user")))
     classified = (
-        distinct_records(records, ACCELEROMETER.columns, read_before)
+        distinct_records(records, ACCELEROMETER.columns, read_before, few)
         .join(F.broadcast(consent), "user", "left")
         .withColumn("disposition", unless_read_before(phone_disposition(since_consent)))
     )
@@ -115,13 +117,14 @@ def build_step_trainer_trusted(
     attribution: DataFrame,
     since_consent: bool,
     read_before: DataFrame | None = None,
+    few: bool = False,
 ) -> TrustedBuild:
     """step_trainer_trusted: device readings attributable to exactly one curated customer.
 
-    `attribution` is `device_attribution`. In an increment (`read_before`), what the new
-    files add, as for accelerometer_trusted."""
+    `attribution` is `device_attribution`. In an increment (`read_before`, `few`), what the
+    new files add, as for accelerometer_trusted."""
     classified = (
-        distinct_records(valid_records(parsed_readings), STEP_TRAINER.columns, read_before)
+        distinct_records(valid_records(parsed_readings), STEP_TRAINER.columns, read_before, few)
         .join(F.broadcast(attribution), "serialNumber", "left")
         .withColumn("disposition", unless_read_before(device_disposition(since_consent)))
     )

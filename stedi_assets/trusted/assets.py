@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster_pyspark import PySparkResource
 from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from stedi_assets import delta_tables
 from stedi_assets.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
@@ -86,17 +87,24 @@ def customer_trusted(
     yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build)
 
 
+FEW_NEW_BYTES = 64 * 2**20
+"""New landing files this small (about a million lines) hold few enough records to be broadcast
+when they are matched against the records read before."""
+
+
 def _new_lines(
     spark: SparkSession, lake: LakeResource, source: LandingSource, increment: Increment | None
-) -> tuple[DataFrame, DataFrame | None]:
+) -> tuple[DataFrame, DataFrame | None, bool]:
     """A reading source's parsed landing lines: of every file for a build; for an increment,
-    of the files added since alone, with the records the earlier builds read."""
+    of the files added since alone, with the records the earlier builds read, and whether the
+    new files are few enough to broadcast their records."""
     ranges = lake.plausible_ranges()
     if increment is None:
-        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None
+        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None, False
     parsed = load_landing(spark, [file.path for file in increment.files], source, ranges)
     read_before = delta_tables.read_version(spark, lake.layout.parsed(source.name))
-    return parsed, read_before
+    few = sum(file.size for file in increment.files) <= FEW_NEW_BYTES
+    return parsed, read_before, few
 
 
 def _judged_again(
@@ -111,7 +119,7 @@ def _judged_again(
     """An increment's build with the records read before whose `key`'s attribution changed
     from `before` to `after` judged again; and those keys, whose rows it replaces."""
     keys = changed_keys(before, after, key).persist()
-    records = read_before.join(keys, key, "left_semi")
+    records = read_before.join(F.broadcast(keys), key, "left_semi")
     judged = reclassified(records, key, before, after, disposition, columns)
     return with_reclassified(build, judged, columns), keys
 
@@ -165,8 +173,8 @@ def accelerometer_trusted(
             else read_table(spark, lake.layout, CUSTOMER_TRUSTED)
         )
         consent = phone_consent(customers)
-        parsed, read_before = _new_lines(spark, lake, ACCELEROMETER, increment)
-        readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before)
+        parsed, read_before, few = _new_lines(spark, lake, ACCELEROMETER, increment)
+        readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before, few)
         consent_changed = increment is not None and increment.changed(customers_table) is not None
         consent_before = (
             phone_consent(increment.before(spark, lake.layout, customers_table))
@@ -226,9 +234,9 @@ def step_trainer_trusted(
             for table in upstream
         )
         attribution = device_attribution(current, curated)
-        parsed, read_before = _new_lines(spark, lake, STEP_TRAINER, increment)
+        parsed, read_before, few = _new_lines(spark, lake, STEP_TRAINER, increment)
         device_readings = build_step_trainer_trusted(
-            parsed, attribution, since_consent, read_before
+            parsed, attribution, since_consent, read_before, few
         )
         owners_changed = increment is not None and any(
             increment.changed(table) is not None for table in upstream
