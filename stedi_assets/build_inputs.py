@@ -134,6 +134,9 @@ class BuildRecord:
     removed_rows: int = 0
     """Rows an increment removed (0 for a build): a reader of this table's changes knows from
     this alone whether they were only additions."""
+    added_rows: int = 0
+    """Rows the commit added (a build: every row): a reader of the table's changes knows how
+    many it will read."""
 
     def landing_files(self) -> set[LandingFileEntry]:
         return {LandingFileEntry(str(p), int(s), int(m)) for p, s, m in self.increment_files or []}

@@ -31,6 +31,12 @@ from stedi_assets.lake import LakeLayout
 DATA_NEUTRAL_OPERATIONS = ("REORG", "OPTIMIZE", "SET TBLPROPERTIES")
 """Commits that change no row (a purge of deleted rows' files, a compaction, the commit an
 empty write makes): a reader of the table's changes may step over them."""
+FEW_ROWS = 1_000_000
+"""Changes of up to this many rows are broadcast when joined with a table's history (a large
+table is then scanned once, never shuffled)."""
+FEW_NEW_BYTES = 64 * 2**20
+"""New landing files this small (about a million lines) hold few enough records to be
+broadcast when they are matched against the records read before."""
 VACUUM_OPERATIONS = ("VACUUM START", "VACUUM END")
 """The commits a vacuum logs (`erasure.lake.vacuum` turns its logging on). A vacuum deletes
 files that commits removed: after one, the table's earlier versions and changes may be gone."""
@@ -49,6 +55,13 @@ class UpstreamChange:
     removed) or changes no row: its change data feed is as small as the change."""
     additions_only: bool
     """Those increments removed no row."""
+    rows_added: int = 0
+    """Rows those increments added, together."""
+
+    @property
+    def few_added(self) -> bool:
+        """Whether the rows added are few enough to be broadcast to every task of a join."""
+        return self.increments_only and self.rows_added <= FEW_ROWS
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,7 @@ def _upstream_change(
         return None
     increments_only = additions_only = True
     files_removed = False
+    rows_added = 0
     for commit in commits:
         if commit.operation in VACUUM_OPERATIONS:
             if files_removed:  # the vacuum may have deleted what the versions between read
@@ -161,6 +175,8 @@ def _upstream_change(
             return None
         if record is None or record.kind != "increment":
             increments_only = additions_only = False
-        elif record.removed_rows:
+            continue
+        rows_added += record.added_rows
+        if record.removed_rows:
             additions_only = False
-    return UpstreamChange(before, after, increments_only, additions_only)
+    return UpstreamChange(before, after, increments_only, additions_only, rows_added)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +22,23 @@ POLL_SECONDS = 0.5
 class _Step:
     started: float | None = None
     rows: int | None = None
-    rebuilt: bool = True
+    how: str = ""
+    """How the table came to be: rebuilt (nothing said), unchanged, or changed by an
+    increment."""
     passed: int = 0
     warned: int = 0
     failed: list[str] = field(default_factory=list)
+
+
+def _how(metadata: Mapping[str, dg.MetadataValue]) -> str:
+    """What a materialization's metadata says of how the table was made, for its line."""
+    rebuilt = metadata.get("rebuilt")
+    if rebuilt is None or rebuilt.value:
+        return ""
+    added, removed = metadata.get("rows_added"), metadata.get("rows_removed")
+    if added is None or removed is None:
+        return "  (unchanged: the published version)"
+    return f"  (increment: {added.value:,} rows added, {removed.value:,} removed)"
 
 
 @dataclass
@@ -47,8 +60,7 @@ class RunNarrator:
                 materialization = event.step_materialization_data.materialization
                 rows = materialization.metadata.get("dagster/row_count")
                 step.rows = rows.value if rows is not None else None
-                rebuilt = materialization.metadata.get("rebuilt")
-                step.rebuilt = rebuilt is None or bool(rebuilt.value)
+                step.how = _how(materialization.metadata)
             elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
                 evaluation = event.asset_check_evaluation_data
                 if evaluation.passed:
@@ -69,10 +81,9 @@ class RunNarrator:
     def _finished(self, name: str, step: _Step, ended: float) -> str:
         rows = f"{step.rows:>10,} rows" if step.rows is not None else f"{'':>15}"
         warned = f", {step.warned} warned" if step.warned else ""
-        unchanged = "" if step.rebuilt else "  (unchanged: the published version)"
         return (
             f"{name:<26}{rows}  {self._seconds(step, ended):6.1f} s  "
-            f"checks: {step.passed} passed{warned}{unchanged}"
+            f"checks: {step.passed} passed{warned}{step.how}"
         )
 
     def _failed(self, name: str, step: _Step, ended: float, event: dg.DagsterEvent) -> str:

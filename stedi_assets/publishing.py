@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -243,13 +243,7 @@ def _unchanged(
         f"{table.name}: nothing it is built from changed since version {version} of {uri}; "
         "not rebuilt (STEDI_FULL_REFRESH=1 or the run tag stedi/full_refresh=true rebuilds it)"
     )
-    metadata: dict[str, object] = {}
-    latest = context.instance.get_latest_materialization_event(table.key)
-    materialization = latest.asset_materialization if latest else None
-    if materialization is not None:
-        shown = materialization.metadata.get("delta_version")
-        if shown is not None and shown.value == version:
-            metadata.update(materialization.metadata)
+    metadata: dict[str, object] = dict(_published_metadata(context, table, version))
     metadata.update(
         {
             "dagster/row_count": record.row_count,
@@ -273,6 +267,20 @@ def _unchanged(
             for name, (passed, severity) in record.checks.items()
         ],
     )
+
+
+def _published_metadata(
+    context: dg.AssetExecutionContext, table: ZoneTable, version: int
+) -> Mapping[str, dg.MetadataValue]:
+    """The metadata this instance recorded when it materialized `version` of the table, or
+    none (another instance published it, or it was published since)."""
+    latest = context.instance.get_latest_materialization_event(table.key)
+    materialization = latest.asset_materialization if latest else None
+    if materialization is not None:
+        shown = materialization.metadata.get("delta_version")
+        if shown is not None and shown.value == version:
+            return materialization.metadata
+    return {}
 
 
 def _cumulative(published: dict[str, int] | None, added: Accounting) -> Accounting:
@@ -400,7 +408,15 @@ def _check_and_write(
         # earliest time dated after the latest plausible one: one Spark job.
         rule_parts = rules.aggregates(added_rows)
         parts = _Parts({f"rules_{i}": part for i, part in enumerate(rule_parts)})
-        parts.parts["preview"] = (whole_table, [preview_sample(whole_table)])
+        # A table that only grew still holds the rows its published preview shows: the
+        # preview is kept rather than read from the whole table again.
+        kept_preview = (
+            _published_metadata(context, table, increment.version).get("preview")
+            if increment is not None and removed_keys is None
+            else None
+        )
+        if kept_preview is None:
+            parts.parts["preview"] = (whole_table, [preview_sample(whole_table)])
         parts.parts["content"] = (added_rows, _content_aggregates(added_rows))
         if removed_rows is not None:
             parts.parts["removed"] = (
@@ -414,7 +430,7 @@ def _check_and_write(
         failures, added_count = rules.failures(
             [answers[f"rules_{i}"] for i in range(len(rule_parts))]
         )
-        (sample,) = answers["preview"]
+        (sample,) = answers["preview"] if kept_preview is None else (None,)
         added_sums = _sums(answers["content"])
         removed_count, removed_sums = 0, [Decimal(0), Decimal(0)]
         if removed_rows is not None:
@@ -512,6 +528,7 @@ def _check_and_write(
             upstream_versions=dict(inputs.versions) if inputs else None,
             kind="build" if increment is None else "increment",
             removed_rows=removed_count,
+            added_rows=added_count,
         )
         version = _write_table(added_rows, uri, record, increment, removed_keys, publication.key)
         write_seconds = time.perf_counter() - write_started
@@ -541,7 +558,7 @@ def _check_and_write(
                 "delta_version": version,
                 "checks_seconds": round(checks_seconds, 3),
                 "write_seconds": round(write_seconds, 3),
-                "preview": preview(added_rows.columns, sample),
+                "preview": kept_preview or preview(added_rows.columns, sample),
                 "rebuilt": increment is None,
                 **metadata,
                 **(publication.charts(whole_table) if publication.charts else {}),

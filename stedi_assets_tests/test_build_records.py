@@ -336,7 +336,7 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     customers = lake / "customer/landing/customer-0001.json"
     withdrawn = [{**c, "shareWithResearchAsOfDate": None} for c in json_objects(customers)]
     write_lines(customers, withdrawn)
-    result = materialize_lake(lake, spark)
+    result = materialize_lake(lake, spark, instance=instance)
     assert result.success
     assert rebuilt_since(before, lake) == set(ALL_TABLES)
     changes = row_changes(result)
@@ -348,6 +348,14 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     readings_after = read_rows(spark, lake / "accelerometer/trusted")
     gone = len(set(readings_before) - set(readings_after))
     assert 0 < gone <= changes["accelerometer_trusted"]["rows_removed"] < len(readings_before)
+    narrated = {
+        line.split()[0]: line for line in RunNarrator().lines(instance.all_logs(result.run_id))
+    }
+    removed = changes["accelerometer_trusted"]["rows_removed"]
+    assert narrated["accelerometer_trusted"].endswith(
+        f"(increment: {changes['accelerometer_trusted']['rows_added']:,} rows added, "
+        f"{removed:,} removed)"
+    )
     assert_lake_matches(spark, lake, compute_expected(lake))
 
     # Another consent policy: the reading tables follow it.

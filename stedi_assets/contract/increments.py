@@ -71,6 +71,31 @@ def with_reclassified(
     )
 
 
+def pairs_of_devices(
+    device_readings: DataFrame, phone_readings: DataFrame, customers: DataFrame
+) -> DataFrame:
+    """The training pairs of some device readings (few, or few devices): the phone readings
+    of their owners are found first, so the phone readings are scanned, not shuffled."""
+    serials = device_readings.select("serialNumber").distinct()
+    owners = customers.join(F.broadcast(serials), "serialNumber", "left_semi")
+    users = owners.select(F.col("email").alias("user"))
+    phones = phone_readings.join(F.broadcast(users), "user", "left_semi")
+    return build_machine_learning_curated(device_readings, phones, owners)
+
+
+def pairs_of_phones(
+    device_readings: DataFrame, phone_readings: DataFrame, customers: DataFrame
+) -> DataFrame:
+    """The training pairs of some phone readings (few): the device readings of their users'
+    devices are found first, so the device readings are scanned, not shuffled."""
+    users = phone_readings.select(F.col("user").alias("email")).distinct()
+    owners = customers.join(F.broadcast(users), "email", "left_semi")
+    devices = device_readings.join(
+        F.broadcast(owners.select("serialNumber")), "serialNumber", "left_semi"
+    )
+    return build_machine_learning_curated(devices, phone_readings, owners)
+
+
 def new_training_pairs(
     device_readings: DataFrame,
     added_device_readings: DataFrame,
@@ -79,17 +104,10 @@ def new_training_pairs(
     customers: DataFrame,
 ) -> DataFrame:
     """The pairs of machine_learning_curated that readings added to the trusted tables make,
-    when nothing was removed from them and the curated customers are the same:
-    each added device reading with every phone reading (the added ones too), and each earlier
-    device reading with the added phone readings. `device_readings` are the earlier ones,
-    `phone_readings` all of them."""
-    new_devices = build_machine_learning_curated(added_device_readings, phone_readings, customers)
-    owners = customers.select("serialNumber", F.col("email").alias("user"))
-    users = added_phone_readings.select("user").distinct()
-    devices_of_users = owners.join(F.broadcast(users), "user", "left_semi").select("serialNumber")
-    earlier_devices = device_readings.join(
-        F.broadcast(devices_of_users), "serialNumber", "left_semi"
-    )
-    return new_devices.unionByName(
-        build_machine_learning_curated(earlier_devices, added_phone_readings, customers)
+    when nothing was removed from them and the curated customers are the same: each added
+    device reading with every phone reading (the added ones too), and each earlier device
+    reading with the added phone readings (the join distributes over the union).
+    `device_readings` are the earlier ones, `phone_readings` all of them."""
+    return pairs_of_devices(added_device_readings, phone_readings, customers).unionByName(
+        pairs_of_phones(device_readings, added_phone_readings, customers)
     )

@@ -11,7 +11,11 @@ from pyspark.sql import functions as F
 from stedi_assets import delta_tables
 from stedi_assets.contract import privacy
 from stedi_assets.contract.customers import build_customers_curated
-from stedi_assets.contract.increments import changed_keys, new_training_pairs
+from stedi_assets.contract.increments import (
+    changed_keys,
+    new_training_pairs,
+    pairs_of_devices,
+)
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
 from stedi_assets.increments import Increment
@@ -71,6 +75,10 @@ def customers_curated(
     yield from publish(context, spark, lake, CUSTOMERS_CURATED, sources, build, build_increment)
 
 
+DEVICE_KEY = ["serialNumber", "sensorReadingTime"]
+"""What identifies a device reading in a training pair."""
+
+
 def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames)
 
@@ -96,11 +104,22 @@ def machine_learning_curated(
         table.table for table in (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
     )
 
-    def violations(device_readings: DataFrame) -> Callable[[DataFrame], DataFrame]:
-        trusted_keys = device_readings.select("serialNumber", "sensorReadingTime").distinct()
-        return lambda rows: rows.join(
-            trusted_keys, ["serialNumber", "sensorReadingTime"], "left_anti"
-        )
+    def violations(
+        device_readings: DataFrame, few: bool = False
+    ) -> Callable[[DataFrame], DataFrame]:
+        """The pairs whose device reading is not in `device_readings`; when the pairs checked
+        are `few` (an increment's), the device readings are scanned once for their keys
+        rather than shuffled."""
+
+        def outside(rows: DataFrame) -> DataFrame:
+            trusted = device_readings.select(*DEVICE_KEY)
+            if few:
+                trusted = trusted.join(
+                    F.broadcast(rows.select(*DEVICE_KEY).distinct()), DEVICE_KEY, "left_semi"
+                )
+            return rows.join(trusted.distinct(), DEVICE_KEY, "left_anti")
+
+        return outside
 
     def build() -> Publication:
         device_readings, phone_readings, customers = (
@@ -131,6 +150,10 @@ def machine_learning_curated(
             if phones
             else (phone_readings.limit(0), phone_readings.limit(0))
         )
+        # Few added readings are broadcast: the trusted tables are then scanned, not shuffled.
+        few = all(change is None or change.few_added for change in (devices, phones))
+        if few:
+            added_devices, added_phones = F.broadcast(added_devices), F.broadcast(added_phones)
         owned = F.struct("serialNumber").alias("owned")
         ever_curated = _union([customers_before, customers]).select("email", "serialNumber")
         users = removed_phones.select(F.col("user").alias("email")).distinct()
@@ -157,28 +180,29 @@ def machine_learning_curated(
         )
         recomputed = F.broadcast(serials)
         earlier_devices = increment.before(spark, lake.layout, devices_table)
-        pairs = _union(
-            [
-                new_training_pairs(
-                    earlier_devices.join(recomputed, "serialNumber", "left_anti"),
-                    added_devices.join(recomputed, "serialNumber", "left_anti"),
-                    phone_readings,
-                    added_phones,
-                    customers.join(recomputed, "serialNumber", "left_anti"),
-                ),
-                build_machine_learning_curated(
+        pairs = new_training_pairs(
+            earlier_devices.join(recomputed, "serialNumber", "left_anti"),
+            added_devices.join(recomputed, "serialNumber", "left_anti"),
+            phone_readings,
+            added_phones,
+            customers.join(recomputed, "serialNumber", "left_anti"),
+        )
+        if not serials.isEmpty():
+            pairs = pairs.unionByName(
+                pairs_of_devices(
                     device_readings.join(recomputed, "serialNumber", "left_semi"),
                     phone_readings,
                     customers,
-                ),
-            ]
-        )
+                )
+            )
+        # A device reading removed: every pair is checked again, not only the added ones.
+        judged_again = devices is not None and not devices.additions_only
         return Publication(
             pairs,
-            violations(device_readings),
+            violations(device_readings, few=few and not judged_again),
             key=["serialNumber"],
             removed_keys=serials,
-            judged_again=devices is not None and not devices.additions_only,
+            judged_again=judged_again,
         )
 
     sources = Sources(tables=[devices_table, phones_table, customers_table])

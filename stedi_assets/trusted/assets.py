@@ -34,7 +34,7 @@ from stedi_assets.contract.readings import (
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.erasure.lake import erased_email_hashes
-from stedi_assets.increments import Increment
+from stedi_assets.increments import FEW_NEW_BYTES, Increment
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.metadata import readings_per_customer
 from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
@@ -85,11 +85,6 @@ def customer_trusted(
 
     sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
     yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build)
-
-
-FEW_NEW_BYTES = 64 * 2**20
-"""New landing files this small (about a million lines) hold few enough records to be broadcast
-when they are matched against the records read before."""
 
 
 def _new_lines(
