@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stedi_assets.lake import LANDING_SOURCES, READING_SOURCES, LakeLayout
+from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"
@@ -26,6 +26,9 @@ class LakeTable:
     """The name of the blocking check of the table's privacy invariant (zone tables only)."""
     landing_source: str | None = None
     """Set for trusted tables, which read a landing source and account for its lines."""
+    companions: tuple[str, ...] = ()
+    """Paths of tables written with this one (before it, marked with its build), beside its
+    quarantine and parsed records."""
 
     @property
     def zone(self) -> str:
@@ -43,7 +46,11 @@ class LakeTable:
 
 
 CUSTOMER_TRUSTED = LakeTable(
-    "customer_trusted", "customer/trusted", "only_consenting_customers", "customer"
+    "customer_trusted",
+    "customer/trusted",
+    "only_consenting_customers",
+    "customer",
+    companions=("customer/current",),
 )
 ACCELEROMETER_TRUSTED = LakeTable(
     "accelerometer_trusted", "accelerometer/trusted", "only_consenting_customers", "accelerometer"
@@ -71,10 +78,11 @@ QUARANTINE_TABLES = tuple(
 """Each landing source's lines that broke the contract, with the reason (personal data)."""
 
 PARSED_TABLES = tuple(
-    LakeTable(f"{source}_parsed", f"{source}/parsed") for source in READING_SOURCES
+    LakeTable(f"{source}_parsed", f"{source}/parsed") for source in LANDING_SOURCES
 )
-"""Each reading source's distinct valid records, of every customer, as read from the landing
-files still there (personal data, like landing): an increment compares new lines with them."""
+"""Each source's valid records (distinct readings; every customer record, with its line), of
+every customer, as read from the landing files still there (personal data, like landing): an
+increment compares new lines with them."""
 
 CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")
 """The current (newest) record of every customer, consenting or not (personal data), written

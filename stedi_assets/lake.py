@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LANDING_SOURCES = ("customer", "accelerometer", "step_trainer")
-READING_SOURCES = ("accelerometer", "step_trainer")
-"""The sources of readings, whose trusted tables grow by increments (`docs/incremental.md`)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,9 @@ class LakeLayout:
         return self.uri(f"{source}/quarantine")
 
     def parsed(self, source: str) -> str:
-        """The Delta table of the distinct valid records read from a reading source's landing
-        files, of every customer: what an increment's new lines are compared with."""
-        if source not in READING_SOURCES:
-            raise ValueError(f"no parsed records of {source!r}; expected one of {READING_SOURCES}")
+        """The Delta table of the valid records read from a source's landing files (distinct
+        readings; every customer record), of every customer: what an increment's new lines
+        are compared with."""
+        if source not in LANDING_SOURCES:
+            raise ValueError(f"no parsed records of {source!r}; expected one of {LANDING_SOURCES}")
         return self.uri(f"{source}/parsed")

@@ -33,7 +33,7 @@ from stedi_assets.catalogue import LakeTable
 from stedi_assets.contract.accounting import DUPLICATE, QUARANTINED, Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME, list_landing_files
 from stedi_assets.increments import Increment, plan_increment
-from stedi_assets.lake import READING_SOURCES, LakeLayout
+from stedi_assets.lake import LakeLayout
 from stedi_assets.metadata import bar_chart, preview, preview_sample
 from stedi_assets.one_job import aggregate_in_one_job
 from stedi_assets.resources import LakeResource
@@ -68,8 +68,9 @@ class Publication:
     """For an increment: what the privacy invariant judges rows by changed (a consent, an
     owner), so every row of the table is checked again, not only the added ones."""
     companion_tables: Sequence[tuple[str, DataFrame]] = ()
-    """Tables a build replaces beside the table (by URI), written before it with its marker:
-    customer_trusted's current record of every customer, which step_trainer_trusted reads."""
+    """Tables written beside the table (by URI), before it, with its marker: customer_trusted's
+    current record of every customer, which step_trainer_trusted reads. A build replaces them;
+    an increment replaces the rows of its `removed_keys` with these rows."""
 
 
 @dataclass(frozen=True)
@@ -212,14 +213,14 @@ def publish(
 
 
 def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:
-    """The tables a trusted table writes before itself (its quarantine; a reading table's parsed
-    records): an increment builds on them only when they carry the table's record."""
+    """The tables a trusted table writes before itself (its quarantine, its parsed records and
+    any other companion): an increment builds on them only when they carry the table's
+    record."""
     source = table.landing_source
     if source is None:
         return []
-    if source in READING_SOURCES:
-        return [layout.quarantine(source), layout.parsed(source)]
-    return [layout.quarantine(source)]
+    others = [layout.uri(path) for path in table.table.companions]
+    return [layout.quarantine(source), layout.parsed(source), *others]
 
 
 def _unchanged(
@@ -489,19 +490,23 @@ def _check_and_write(
         # with its record: an increment builds only on companions that carry that record.
         write_started = time.perf_counter()
         for companion_uri, companion_rows in publication.companion_tables:
-            delta_tables.overwrite(companion_rows, companion_uri, marker)
+            if increment is None:
+                delta_tables.overwrite(companion_rows, companion_uri, marker)
+            elif removed_keys is None:
+                delta_tables.append(companion_rows, companion_uri, marker)
+            else:
+                delta_tables.merge(
+                    companion_rows, companion_uri, publication.key, removed_keys, marker
+                )
         if build is not None and accounting is not None and source:
             quarantine_uri = layout.quarantine(source)
             added = build.accounting.counts
             _write_companion(
                 build.quarantine, quarantine_uri, marker, increment, added[QUARANTINED]
             )
-            if source in READING_SOURCES:
-                new_records = sum(n for kind, n in added.items() if kind not in NOT_RECORDS)
-                _write_companion(
-                    build.records, layout.parsed(source), marker, increment, new_records
-                )
-                metadata["parsed_uri"] = dg.MetadataValue.path(layout.parsed(source))
+            new_records = sum(n for kind, n in added.items() if kind not in NOT_RECORDS)
+            _write_companion(build.records, layout.parsed(source), marker, increment, new_records)
+            metadata["parsed_uri"] = dg.MetadataValue.path(layout.parsed(source))
             metadata.update(accounting.as_metadata())
             metadata["quarantine_uri"] = dg.MetadataValue.path(quarantine_uri)
             metadata["landing_funnel"] = bar_chart(

@@ -30,6 +30,7 @@ ALL_TABLES = [
     "step_trainer/quarantine",
     "accelerometer/parsed",
     "step_trainer/parsed",
+    "customer/parsed",
     "customer/current",
 ]
 

@@ -358,6 +358,33 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     )
     assert_lake_matches(spark, lake, compute_expected(lake))
 
+    # A new customer file: the same customers grant consent again in later records. Only the
+    # new file is read; every table replaces the rows of the customers it names.
+    regranted = lake / "customer/landing/customer-0100.json"
+    write_lines(
+        regranted,
+        [
+            {
+                **c,
+                "lastUpdateDate": c["lastUpdateDate"] + 1,
+                "shareWithResearchAsOfDate": c["lastUpdateDate"] + 1,
+            }
+            for c in withdrawn
+            if type(c.get("lastUpdateDate")) is int
+        ],
+    )
+    earlier_customer_files = [p for p in lake.glob("customer/landing/*") if p != regranted]
+    with disguised(earlier_customer_files):
+        result = materialize_lake(lake, spark)
+    assert result.success
+    changes = row_changes(result)
+    assert {table: n for table, n in new_landing_files(result).items() if n} == {
+        "customer_trusted": 1
+    }
+    assert changes["customer_trusted"]["rows_added"] > 0
+    assert changes["accelerometer_trusted"]["rows_added"] >= gone
+    assert_lake_matches(spark, lake, compute_expected(lake))
+
     # Another consent policy: the reading tables follow it.
     before = table_versions(lake)
     assert materialize_lake(lake, spark, policy=ANY_TIME).success

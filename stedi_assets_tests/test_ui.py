@@ -47,7 +47,7 @@ EDGES = {
     ("customer_trusted", "customers_curated"),
     ("accelerometer_trusted", "customers_curated"),
     ("step_trainer_landing", "step_trainer_trusted"),
-    ("customer_landing", "step_trainer_trusted"),
+    ("customer_trusted", "step_trainer_trusted"),
     ("customers_curated", "step_trainer_trusted"),
     ("step_trainer_trusted", "machine_learning_curated"),
     ("accelerometer_trusted", "machine_learning_curated"),

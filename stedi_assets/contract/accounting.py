@@ -89,15 +89,19 @@ def trusted_build(
     classified: DataFrame,
     columns: Sequence[str],
     dispositions: tuple[str, ...],
+    record_columns: Sequence[str] | None = None,
 ) -> TrustedBuild:
     """A trusted table (the `columns` of the records of `classified` that are kept), the
     quarantined lines of `parsed` and the accounting of every line; `classified` has one row
     per distinct valid record with `disposition` and `copies` (lines beyond the first that
     carried the same record, counted as duplicates), and is cached for the table and the count.
+    The records keep `record_columns` (by default `columns`).
 
     Two aggregates, a Spark job each (and the jobs of the broadcasts in their plans): one over
     the lines (numbering, blank and quarantined lines) and one over the dispositions."""
-    classified = classified.select("disposition", "copies", *columns).persist()
+    record_columns = list(record_columns or columns)
+    kept_columns = list(dict.fromkeys([*columns, *record_columns]))
+    classified = classified.select("disposition", "copies", *kept_columns).persist()
     rows = classified.where(F.col("disposition") == KEPT).select(*columns)
     splits = _summarize_lines(parsed)
     per_disposition = classified.groupBy("disposition").agg(
@@ -117,7 +121,7 @@ def trusted_build(
         rows=rows,
         quarantine=_quarantined(parsed, splits),
         accounting=accounting,
-        records=classified.where(F.col("disposition") != DUPLICATE).select(*columns),
+        records=classified.where(F.col("disposition") != DUPLICATE).select(*record_columns),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -10,6 +12,7 @@ from stedi_assets.contract.accounting import (
     NO_CONSENT,
     QUARANTINED,
     SUPERSEDED,
+    Accounting,
     TrustedBuild,
     trusted_build,
     valid_records,
@@ -35,17 +38,34 @@ def load_customers(spark: SparkSession, folder: str, ranges: PlausibleRanges) ->
     return load_landing(spark, folder, CUSTOMER, ranges, keep_valid_lines=True)
 
 
-def with_current_flag(parsed_customers: DataFrame) -> DataFrame:
-    """Valid customer records with a normalised email and `is_current`.
+RECORD_COLUMNS = [*CUSTOMER.columns, "line"]
+"""A customer record as the parsed records keep it: its line text breaks ties."""
+
+
+def customer_records(parsed_customers: DataFrame) -> DataFrame:
+    """The valid records of parsed customer landing, with a normalised email and their line."""
+    return (
+        valid_records(parsed_customers)
+        .withColumn("email", normalized_email(F.col("email")))
+        .select(*RECORD_COLUMNS)
+    )
+
+
+def _with_current_flag(records: DataFrame) -> DataFrame:
+    """`records` (`customer_records`) with `is_current`.
 
     The current record of an email has the greatest `lastUpdateDate`; a tie goes to the greatest
     line text, so the choice never depends on file names or the order files are read in.
     """
-    records = valid_records(parsed_customers).withColumn("email", normalized_email(F.col("email")))
     newest_first = Window.partitionBy("email").orderBy(
         F.col("lastUpdateDate").desc(), F.col("line").desc()
     )
     return records.withColumn("is_current", F.row_number().over(newest_first) == 1)
+
+
+def with_current_flag(parsed_customers: DataFrame) -> DataFrame:
+    """Valid customer records with a normalised email and `is_current`."""
+    return _with_current_flag(customer_records(parsed_customers))
 
 
 def current_customer_records(parsed_customers: DataFrame) -> DataFrame:
@@ -53,14 +73,10 @@ def current_customer_records(parsed_customers: DataFrame) -> DataFrame:
     return with_current_flag(parsed_customers).where("is_current").select(*CUSTOMER.columns)
 
 
-def build_customer_trusted(
-    parsed_customers: DataFrame, erased_email_hashes: DataFrame | None = None, salt: str = ""
-) -> TrustedBuild:
-    """customer_trusted: the current record of each customer who shares data with research.
-
-    A customer whose email hash is in `erased_email_hashes` (column `email_hash`, salted with
-    `salt`) asked to be erased: any record of theirs that lands later counts as no consent."""
-    records = with_current_flag(parsed_customers)
+def _classified(records: DataFrame, erased_email_hashes: DataFrame | None, salt: str) -> DataFrame:
+    """Customer records (`customer_records`) with their disposition: superseded unless current,
+    no consent without a consent date or once erased, else kept."""
+    records = _with_current_flag(records)
     erased = F.lit(False)
     if erased_email_hashes is not None:
         erased_hashes = erased_email_hashes.select(F.col("email_hash").alias("erased_hash"))
@@ -70,13 +86,76 @@ def build_customer_trusted(
             "left",
         )
         erased = F.col("erased_hash").isNotNull()
-    classified = records.withColumn(
+    return records.withColumn(
         "disposition",
         F.when(~F.col("is_current"), F.lit(SUPERSEDED))
         .when(F.col("shareWithResearchAsOfDate").isNull() | erased, F.lit(NO_CONSENT))
         .otherwise(F.lit(KEPT)),
     ).withColumn("copies", F.lit(0))
-    return trusted_build(parsed_customers, classified, CUSTOMER.columns, CUSTOMER_DISPOSITIONS)
+
+
+def build_customer_trusted(
+    parsed_customers: DataFrame, erased_email_hashes: DataFrame | None = None, salt: str = ""
+) -> TrustedBuild:
+    """customer_trusted: the current record of each customer who shares data with research.
+
+    A customer whose email hash is in `erased_email_hashes` (column `email_hash`, salted with
+    `salt`) asked to be erased: any record of theirs that lands later counts as no consent.
+    Its records are every valid record, with its line (`RECORD_COLUMNS`)."""
+    classified = _classified(customer_records(parsed_customers), erased_email_hashes, salt)
+    return trusted_build(
+        parsed_customers, classified, CUSTOMER.columns, CUSTOMER_DISPOSITIONS, RECORD_COLUMNS
+    )
+
+
+@dataclass(frozen=True)
+class CustomerIncrement:
+    """What new customer files change: the customers they name, and those customers' rows."""
+
+    build: TrustedBuild
+    """The rows of the customers named (all that they now keep), the new lines' quarantine,
+    the accounting moved (every record of theirs judged again) and the new records."""
+    emails: DataFrame
+    """The customers the new records name: their rows are replaced."""
+    current: DataFrame
+    """Their current records, consenting or not."""
+    newest_update: DataFrame
+    """Their newest `lastUpdateDate` (for the privacy check)."""
+
+
+def customer_increment(
+    new_customers: DataFrame,
+    records_before: DataFrame,
+    erased_email_hashes: DataFrame | None = None,
+    salt: str = "",
+) -> CustomerIncrement:
+    """customer_trusted changed by new customer files (`new_customers`, parsed), given every
+    record read before (`records_before`, `customer_records`): each customer the new records
+    name is judged again over all their records, old and new; no other customer's current
+    record can change. The accounting is the published one plus the new lines and the moves:
+    the dispositions of the named customers' records now, less those of their old records."""
+    new = customer_records(new_customers)
+    emails = new.select("email").distinct().persist()
+    earlier = records_before.select(*RECORD_COLUMNS).join(F.broadcast(emails), "email", "left_semi")
+    theirs = earlier.unionByName(new)
+    build = trusted_build(
+        new_customers,
+        _classified(theirs, erased_email_hashes, salt),
+        CUSTOMER.columns,
+        CUSTOMER_DISPOSITIONS,
+        RECORD_COLUMNS,
+    )
+    counts = dict(build.accounting.counts)
+    before = _classified(earlier, erased_email_hashes, salt).groupBy("disposition").count()
+    for row in before.collect():
+        counts[row["disposition"]] -= row["count"]
+    accounting = Accounting(build.accounting.lines_read, build.accounting.blank_lines, counts)
+    return CustomerIncrement(
+        build=replace(build, accounting=accounting, records=new),
+        emails=emails,
+        current=_with_current_flag(theirs).where("is_current").select(*CUSTOMER.columns),
+        newest_update=theirs.groupBy("email").agg(F.max("lastUpdateDate").alias("newest_update")),
+    )
 
 
 def build_customers_curated(

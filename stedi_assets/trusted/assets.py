@@ -14,6 +14,7 @@ from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.customers import (
     build_customer_trusted,
     current_customer_records,
+    customer_increment,
     load_customers,
     newest_update_by_email,
 )
@@ -63,28 +64,42 @@ def customer_trusted(
     table on the next run. Contains personal data.
     """
     spark = pyspark.spark_session
+    current_uri = CURRENT_CUSTOMERS.uri(lake.layout)
 
-    def build() -> Publication:
-        parsed = load_customers(spark, lake.layout.landing("customer"), lake.plausible_ranges())
+    def build(increment: Increment | None = None) -> Publication:
         erased = erased_email_hashes(spark, lake.layout)
         if erased is not None and not lake.erasure_salt:
             raise dg.Failure(
                 "The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt."
             )
-        customers = build_customer_trusted(parsed, erased, lake.erasure_salt or "")
-        newest = newest_update_by_email(parsed)
+        salt = lake.erasure_salt or ""
+        ranges = lake.plausible_ranges()
+        if increment is None:
+            parsed = load_customers(spark, lake.layout.landing("customer"), ranges)
+            customers = build_customer_trusted(parsed, erased, salt)
+            newest = newest_update_by_email(parsed)
+            return Publication(
+                customers.rows,
+                lambda rows: privacy.not_current_or_not_consenting(rows, newest),
+                parsed_landing=[parsed],
+                build=customers,
+                companion_tables=[(current_uri, current_customer_records(parsed))],
+            )
+        parsed = load_customers(spark, [file.path for file in increment.files], ranges)
+        records_before = delta_tables.read_version(spark, lake.layout.parsed("customer"))
+        change = customer_increment(parsed, records_before, erased, salt)
         return Publication(
-            customers.rows,
-            lambda rows: privacy.not_current_or_not_consenting(rows, newest),
+            change.build.rows,
+            lambda rows: privacy.not_current_or_not_consenting(rows, change.newest_update),
             parsed_landing=[parsed],
-            build=customers,
-            companion_tables=[
-                (CURRENT_CUSTOMERS.uri(lake.layout), current_customer_records(parsed))
-            ],
+            build=change.build,
+            companion_tables=[(current_uri, change.current)],
+            key=["email"],
+            removed_keys=change.emails,
         )
 
     sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
-    yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build)
+    yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build, build)
 
 
 def _new_lines(
@@ -113,6 +128,7 @@ def _judged_again(
 ) -> tuple[TrustedBuild, DataFrame]:
     """An increment's build with the records read before whose `key`'s attribution changed
     from `before` to `after` judged again; and those keys, whose rows it replaces."""
+    before, after = before.persist(), after.persist()  # each read three times
     keys = changed_keys(before, after, key).persist()
     records = read_before.join(F.broadcast(keys), key, "left_semi")
     judged = reclassified(records, key, before, after, disposition, columns)
