@@ -48,6 +48,30 @@ def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
         raise
 
 
+TABLE_FEATURES = {"enableChangeDataFeed": "true", "enableDeletionVectors": "true"}
+"""Delta table properties (`delta.<name>`) every table of the lake has: its commits record the
+rows they changed (a table that reads another reads what changed since, `docs/incremental.md`),
+and rows an increment removes are marked deleted rather than their files rewritten. Sessions
+give them to new tables (`resources.SESSION_SETTINGS`); `overwrite` to older ones."""
+
+
+def _with_table_features(spark: SparkSession, uri: str) -> None:
+    """Give a table made before the lake turned a feature on the ones it lacks: Delta's session
+    defaults reach new tables only. Done before a full build replaces the rows, so that build's
+    commit stays the table's latest and increments can read the changes after it."""
+    if read_table_if_exists(spark, uri) is None:
+        return
+    found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
+    properties = {row["key"]: row["value"] for row in found}
+    missing = [
+        f"'delta.{name}' = '{value}'"
+        for name, value in TABLE_FEATURES.items()
+        if properties.get(f"delta.{name}") != value
+    ]
+    if missing:
+        spark.sql(f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ({', '.join(missing)})").collect()
+
+
 def overwrite(
     rows: DataFrame, uri: str, user_metadata: str | None = None, empty: bool = False
 ) -> int:
@@ -57,8 +81,10 @@ def overwrite(
     the table's history until the vacuum. `user_metadata` is recorded in the same commit
     (its `userMetadata`, which `latest_commit` reads back). Delta makes no commit when an
     `empty` `rows` replaces a table that has no rows either: then the commit is one that
-    changes no data, so the metadata is still the latest."""
+    changes no data, so the metadata is still the latest. A table made before the lake's
+    `TABLE_FEATURES` gets them first."""
     spark = rows.sparkSession
+    _with_table_features(spark, uri)
     before = latest_commit(spark, uri) if empty else None
     writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     if user_metadata is not None:

@@ -13,7 +13,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
-from stedi_assets import settings
+from stedi_assets import delta_tables, settings
 from stedi_assets.build_inputs import secret_digest
 from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.contract import plausibility
@@ -24,12 +24,12 @@ SESSION_SETTINGS = {
     # No per-file column statistics in Delta's log: they would copy personal values (an
     # email's min and max) into log files that outlive an erasure's vacuum.
     "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
-    # Every table records its row changes: a table that reads another reads what its commits
-    # since changed, not the whole table (`docs/incremental.md`).
-    "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "true",
-    # Rows an increment removes are marked deleted rather than their files rewritten; the
-    # vacuum purges them from the files (`erasure.lake.vacuum`).
-    "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
+    # The features every table of the lake has (the change data feed, deletion vectors): the
+    # defaults of new tables; `delta_tables.overwrite` turns them on for older ones.
+    **{
+        f"spark.databricks.delta.properties.defaults.{name}": value
+        for name, value in delta_tables.TABLE_FEATURES.items()
+    },
 }
 """Settings the results depend on: set on every session, local or remote."""
 

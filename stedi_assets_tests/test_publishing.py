@@ -10,6 +10,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 import stedi_assets.trusted.assets as trusted_assets
+from stedi_assets import delta_tables
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets_tests.conftest import LandingWriter
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, read_rows
@@ -92,3 +93,27 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
     assert not result.asset_materializations_for_node("customers_curated")
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert started == {"customer_trusted", "accelerometer_trusted"}
+
+
+def test_a_table_made_before_the_change_feed_gets_it_at_its_next_full_build(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Delta's session defaults reach new tables only: a lake written before the change data
+    feed was on would make every increment that reads a table's changes fail."""
+    uri = str(tmp_path / "made_before")
+    spark.sql(
+        f"CREATE TABLE delta.`{uri}` (n INT) USING delta TBLPROPERTIES "
+        "('delta.enableChangeDataFeed' = 'false', 'delta.enableDeletionVectors' = 'false')"
+    )
+    numbers = spark.range(5).selectExpr("CAST(id AS INT) AS n")
+
+    built = delta_tables.overwrite(numbers.where("n < 3"), uri, "the build")
+    assert delta_tables.latest_commit(spark, uri) == (built, "the build")
+    delta_tables.append(numbers.where("n >= 3"), uri, "an increment")
+
+    added = delta_tables.changes(spark, uri, built, built + 1)
+    assert sorted(row["n"] for row in added.collect()) == [3, 4]
+    properties = {
+        row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{uri}`").collect()
+    }
+    assert properties["delta.enableDeletionVectors"] == "true"
