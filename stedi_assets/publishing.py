@@ -320,12 +320,22 @@ the build read for the first time (`TrustedBuild.records`)."""
 
 
 def _write_companion(
-    rows: DataFrame, uri: str, marker: str, increment: Increment | None, added: int
+    rows: DataFrame,
+    uri: str,
+    marker: str,
+    increment: Increment | None,
+    added: int | None,
+    key: Sequence[str] = (),
+    removed_keys: DataFrame | None = None,
 ) -> int:
-    """A build replaces a companion table (quarantine, parsed records) with its `added` rows;
-    an increment appends them. Either way a commit, even of no rows, carrying the marker."""
+    """A build replaces a companion table (quarantine, parsed records, `customer/current`) with
+    its `added` rows (None: not counted); an increment appends them, or replaces the rows of
+    its `removed_keys` with them in one `MERGE`. Either way a commit, even of no rows, carrying
+    the marker."""
     if increment is None:
         return delta_tables.overwrite(rows, uri, marker, empty=added == 0)
+    if removed_keys is not None:
+        return delta_tables.merge(rows, uri, key, removed_keys, marker)
     return delta_tables.append(rows, uri, marker, empty=added == 0)
 
 
@@ -343,9 +353,8 @@ def _write_table(
     metadata = record.to_json()
     if increment is None:
         return delta_tables.overwrite(rows, uri, metadata, empty=record.row_count == 0)
-    added = record.row_count - increment.record.row_count + record.removed_rows
     if removed_keys is None or record.removed_rows == 0:
-        return delta_tables.append(rows, uri, metadata, empty=added == 0)
+        return delta_tables.append(rows, uri, metadata, empty=record.added_rows == 0)
     return delta_tables.merge(rows, uri, key, removed_keys, metadata)
 
 
@@ -489,15 +498,19 @@ def _check_and_write(
         # written first, marked with the table's record, and the table last, in one commit
         # with its record: an increment builds only on companions that carry that record.
         write_started = time.perf_counter()
+        # A companion keyed like its table holds rows of the keys an increment names only:
+        # none when it names none (its append would make no commit, leaving an old marker).
+        keyed = increment is not None and publication.removed_keys is not None
         for companion_uri, companion_rows in publication.companion_tables:
-            if increment is None:
-                delta_tables.overwrite(companion_rows, companion_uri, marker)
-            elif removed_keys is None:
-                delta_tables.append(companion_rows, companion_uri, marker)
-            else:
-                delta_tables.merge(
-                    companion_rows, companion_uri, publication.key, removed_keys, marker
-                )
+            _write_companion(
+                companion_rows,
+                companion_uri,
+                marker,
+                increment,
+                0 if keyed and removed_keys is None else None,
+                publication.key,
+                removed_keys,
+            )
         if build is not None and accounting is not None and source:
             quarantine_uri = layout.quarantine(source)
             added = build.accounting.counts

@@ -136,7 +136,11 @@ def customer_increment(
     the dispositions of the named customers' records now, less those of their old records."""
     new = customer_records(new_customers)
     emails = new.select("email").distinct().persist()
-    earlier = records_before.select(*RECORD_COLUMNS).join(F.broadcast(emails), "email", "left_semi")
+    earlier = (  # read four times: the build, the moves, the current records, the newest dates
+        records_before.select(*RECORD_COLUMNS)
+        .join(F.broadcast(emails), "email", "left_semi")
+        .persist()
+    )
     theirs = earlier.unionByName(new)
     build = trusted_build(
         new_customers,
