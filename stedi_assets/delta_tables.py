@@ -48,24 +48,34 @@ def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
         raise
 
 
-TABLE_FEATURES = {"enableChangeDataFeed": "true", "enableDeletionVectors": "true"}
+TABLE_PROPERTIES = {
+    "enableChangeDataFeed": "true",
+    "enableDeletionVectors": "true",
+    "dataSkippingNumIndexedCols": "0",
+}
 """Delta table properties (`delta.<name>`) every table of the lake has: its commits record the
-rows they changed (a table that reads another reads what changed since, `docs/incremental.md`),
-and rows an increment removes are marked deleted rather than their files rewritten. Sessions
-give them to new tables (`resources.SESSION_SETTINGS`); `overwrite` to older ones."""
+rows they changed (a table that reads another reads what changed since, `docs/incremental.md`);
+rows an increment removes are marked deleted rather than their files rewritten; and no column
+statistics go into the log (they would copy personal values, an email's min and max, into log
+files that outlive an erasure's vacuum). Sessions give them to new tables
+(`resources.SESSION_SETTINGS`); `overwrite` to older ones."""
 
 
-def _with_table_features(spark: SparkSession, uri: str) -> None:
-    """Give a table made before the lake turned a feature on the ones it lacks: Delta's session
-    defaults reach new tables only. Done before a full build replaces the rows, so that build's
-    commit stays the table's latest and increments can read the changes after it."""
-    if read_table_if_exists(spark, uri) is None:
-        return
-    found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
+def _with_table_properties(spark: SparkSession, uri: str) -> None:
+    """Give a table made before the lake set one of `TABLE_PROPERTIES` the ones it lacks: Delta's
+    session defaults reach new tables only. Done before a full build replaces the rows, so that
+    build's commit stays the table's latest (increments read the changes after it) and writes
+    its files without statistics. No table at `uri` yet: nothing to do."""
+    try:
+        found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
+    except AnalysisException as error:
+        if error.getCondition() in _NO_TABLE:
+            return
+        raise
     properties = {row["key"]: row["value"] for row in found}
     missing = [
         f"'delta.{name}' = '{value}'"
-        for name, value in TABLE_FEATURES.items()
+        for name, value in TABLE_PROPERTIES.items()
         if properties.get(f"delta.{name}") != value
     ]
     if missing:
@@ -82,9 +92,9 @@ def overwrite(
     (its `userMetadata`, which `latest_commit` reads back). Delta makes no commit when an
     `empty` `rows` replaces a table that has no rows either: then the commit is one that
     changes no data, so the metadata is still the latest. A table made before the lake's
-    `TABLE_FEATURES` gets them first."""
+    `TABLE_PROPERTIES` gets them first."""
     spark = rows.sparkSession
-    _with_table_features(spark, uri)
+    _with_table_properties(spark, uri)
     before = latest_commit(spark, uri) if empty else None
     writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     if user_metadata is not None:

@@ -21,14 +21,12 @@ from stedi_assets.lake import LakeLayout
 
 SESSION_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
-    # No per-file column statistics in Delta's log: they would copy personal values (an
-    # email's min and max) into log files that outlive an erasure's vacuum.
-    "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
-    # The features every table of the lake has (the change data feed, deletion vectors): the
-    # defaults of new tables; `delta_tables.overwrite` turns them on for older ones.
+    # The properties every table of the lake has (the change data feed, deletion vectors, no
+    # column statistics in the log): the defaults of new tables; `delta_tables.overwrite` sets
+    # them on older ones.
     **{
         f"spark.databricks.delta.properties.defaults.{name}": value
-        for name, value in delta_tables.TABLE_FEATURES.items()
+        for name, value in delta_tables.TABLE_PROPERTIES.items()
     },
 }
 """Settings the results depend on: set on every session, local or remote."""

@@ -95,25 +95,48 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
     assert started == {"customer_trusted", "accelerometer_trusted"}
 
 
-def test_a_table_made_before_the_change_feed_gets_it_at_its_next_full_build(
+def test_a_table_made_before_the_lake_set_its_properties_gets_them_at_its_next_full_build(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """Delta's session defaults reach new tables only: a lake written before the change data
-    feed was on would make every increment that reads a table's changes fail."""
+    """Delta's session defaults reach new tables only: on a lake written before the change data
+    feed was on every increment that reads a table's changes would fail, and a table made with
+    column statistics on would go on copying personal values into its log."""
     uri = str(tmp_path / "made_before")
     spark.sql(
-        f"CREATE TABLE delta.`{uri}` (n INT) USING delta TBLPROPERTIES "
-        "('delta.enableChangeDataFeed' = 'false', 'delta.enableDeletionVectors' = 'false')"
+        f"CREATE TABLE delta.`{uri}` (email STRING) USING delta TBLPROPERTIES "
+        "('delta.enableChangeDataFeed' = 'false', 'delta.enableDeletionVectors' = 'false', "
+        "'delta.dataSkippingNumIndexedCols' = '32')"
     )
-    numbers = spark.range(5).selectExpr("CAST(id AS INT) AS n")
+    emails = spark.createDataFrame([(f"person{n}@example.com",) for n in range(5)], ["email"])
 
-    built = delta_tables.overwrite(numbers.where("n < 3"), uri, "the build")
+    built = delta_tables.overwrite(emails.where("email < 'person3'"), uri, "the build")
     assert delta_tables.latest_commit(spark, uri) == (built, "the build")
-    delta_tables.append(numbers.where("n >= 3"), uri, "an increment")
+    delta_tables.append(emails.where("email >= 'person3'"), uri, "an increment")
 
     added = delta_tables.changes(spark, uri, built, built + 1)
-    assert sorted(row["n"] for row in added.collect()) == [3, 4]
+    assert sorted(row["email"] for row in added.collect()) == [
+        "person3@example.com",
+        "person4@example.com",
+    ]
     properties = {
         row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{uri}`").collect()
     }
     assert properties["delta.enableDeletionVectors"] == "true"
+    for version in (built, built + 1):
+        commit = (Path(uri) / "_delta_log" / f"{version:020d}.json").read_text()
+        assert '"add"' in commit
+        assert "example.com" not in commit, f"version {version} keeps statistics"
+
+
+def test_a_full_build_of_a_new_table_sets_no_property_by_hand(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A new table has the lake's properties from the session's defaults: its first build is
+    its first commit, with no `SET TBLPROPERTIES` before it."""
+    uri = str(tmp_path / "new_table")
+    version = delta_tables.overwrite(spark.range(3), uri, "the first build")
+    assert version == 0
+    operations = [
+        row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{uri}`").collect()
+    ]
+    assert operations == ["WRITE"]
