@@ -128,15 +128,20 @@ def test_a_table_made_before_the_lake_set_its_properties_gets_them_at_its_next_f
         assert "example.com" not in commit, f"version {version} keeps statistics"
 
 
+@pytest.mark.parametrize("leftover", [False, True], ids=["no folder", "files of a killed write"])
 def test_a_full_build_of_a_new_table_sets_no_property_by_hand(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, leftover: bool
 ) -> None:
     """A new table has the lake's properties from the session's defaults: its first build is
-    its first commit, with no `SET TBLPROPERTIES` before it."""
+    its first commit, with no `SET TBLPROPERTIES` before it; also where a first write that was
+    killed left its data files and no Delta log."""
     uri = str(tmp_path / "new_table")
+    if leftover:
+        spark.range(2).write.parquet(uri)
     version = delta_tables.overwrite(spark.range(3), uri, "the first build")
     assert version == 0
     operations = [
         row["operation"] for row in spark.sql(f"DESCRIBE HISTORY delta.`{uri}`").collect()
     ]
     assert operations == ["WRITE"]
+    assert delta_tables.read_table(spark, uri).count() == 3
