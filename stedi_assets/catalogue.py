@@ -26,9 +26,9 @@ class LakeTable:
     """The name of the blocking check of the table's privacy invariant (zone tables only)."""
     landing_source: str | None = None
     """Set for trusted tables, which read a landing source and account for its lines."""
-    companions: tuple[str, ...] = ()
-    """Paths of tables written with this one (before it, marked with its build), beside its
-    quarantine and parsed records."""
+    companions: tuple[LakeTable, ...] = ()
+    """Tables written with this one (before it, marked with its build), beside its quarantine
+    and parsed records."""
 
     @property
     def zone(self) -> str:
@@ -45,12 +45,16 @@ class LakeTable:
         return names + ((ACCOUNTING_CHECK, QUARANTINE_CHECK) if self.landing_source else ())
 
 
+CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")
+"""The current (newest) record of every customer, consenting or not (personal data), written
+with customer_trusted: who carries which serial number, for step_trainer_trusted."""
+
 CUSTOMER_TRUSTED = LakeTable(
     "customer_trusted",
     "customer/trusted",
     "only_consenting_customers",
     "customer",
-    companions=("customer/current",),
+    companions=(CURRENT_CUSTOMERS,),
 )
 ACCELEROMETER_TRUSTED = LakeTable(
     "accelerometer_trusted", "accelerometer/trusted", "only_consenting_customers", "accelerometer"
@@ -83,10 +87,6 @@ PARSED_TABLES = tuple(
 """Each source's valid records (distinct readings; every customer record, with its line), of
 every customer, as read from the landing files still there (personal data, like landing): an
 increment compares new lines with them."""
-
-CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")
-"""The current (newest) record of every customer, consenting or not (personal data), written
-with customer_trusted: who carries which serial number, for step_trainer_trusted."""
 
 ERASURE_LOG = LakeTable("erasure_log", "erasure/log")
 """One row per erasure request: hashes and counts, no personal data."""

@@ -67,10 +67,11 @@ class Publication:
     judged_again: bool = False
     """For an increment: what the privacy invariant judges rows by changed (a consent, an
     owner), so every row of the table is checked again, not only the added ones."""
-    companion_tables: Sequence[tuple[str, DataFrame]] = ()
-    """Tables written beside the table (by URI), before it, with its marker: customer_trusted's
-    current record of every customer, which step_trainer_trusted reads. A build replaces them;
-    an increment replaces the rows of its `removed_keys` with these rows."""
+    companion_tables: Sequence[tuple[LakeTable, DataFrame]] = ()
+    """Tables written beside the table, before it, with its marker: customer_trusted's current
+    record of every customer, which step_trainer_trusted reads. A build replaces them; an
+    increment replaces the rows of its `removed_keys` with these rows. Exactly the table's
+    declared `LakeTable.companions`, whose markers plan an increment."""
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,24 @@ def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:
     source = table.landing_source
     if source is None:
         return []
-    others = [layout.uri(path) for path in table.table.companions]
+    others = [companion.uri(layout) for companion in table.table.companions]
     return [layout.quarantine(source), layout.parsed(source), *others]
+
+
+def _declared_companions(
+    table: LakeTable, publication: Publication
+) -> Sequence[tuple[LakeTable, DataFrame]]:
+    """The publication's companion tables, when they are the ones `table` declares: a run
+    stopped after writing an undeclared one would go unnoticed by the next run's plan."""
+    written = sorted(companion.path for companion, _ in publication.companion_tables)
+    declared = sorted(companion.path for companion in table.companions)
+    if written != declared:
+        raise ValueError(
+            f"{table.name} writes the companion tables {written}, but its LakeTable declares "
+            f"{declared} (stedi_assets/catalogue.py): declare every table written beside it, "
+            "so that a run stopped between them is seen by the next one."
+        )
+    return publication.companion_tables
 
 
 def _unchanged(
@@ -379,6 +396,7 @@ def _check_and_write(
 ) -> PublishEvents:
     layout = lake_resource.layout
     build = publication.build
+    companions = _declared_companions(table.table, publication)
     spark = publication.rows.sparkSession
     uri = table.uri(layout)
     source = table.landing_source
@@ -501,10 +519,10 @@ def _check_and_write(
         # A companion keyed like its table holds rows of the keys an increment names only:
         # none when it names none (its append would make no commit, leaving an old marker).
         keyed = increment is not None and publication.removed_keys is not None
-        for companion_uri, companion_rows in publication.companion_tables:
+        for companion, companion_rows in companions:
             _write_companion(
                 companion_rows,
-                companion_uri,
+                companion.uri(layout),
                 marker,
                 increment,
                 0 if keyed and removed_keys is None else None,

@@ -4,14 +4,22 @@ and downstream assets do not run. The failure says which check, with counts."""
 import dataclasses
 import hashlib
 from pathlib import Path
+from typing import cast
 
 import pytest
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 import stedi_assets.trusted.assets as trusted_assets
-from stedi_assets import delta_tables
+from stedi_assets import delta_tables, publishing
+from stedi_assets.catalogue import (
+    ACCELEROMETER_TRUSTED,
+    CURRENT_CUSTOMERS,
+    CUSTOMER_TRUSTED,
+    LakeTable,
+)
 from stedi_assets.contract.accounting import TrustedBuild
+from stedi_assets.publishing import Publication
 from stedi_assets_tests.conftest import LandingWriter
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, read_rows
 
@@ -145,3 +153,26 @@ def test_a_full_build_of_a_new_table_sets_no_property_by_hand(
     ]
     assert operations == ["WRITE"]
     assert delta_tables.read_table(spark, uri).count() == 3
+
+
+def test_a_build_writing_an_undeclared_companion_table_fails_before_writing() -> None:
+    """The next run plans an increment only on companions that carry the table's marker, and
+    it knows them from the catalogue: a companion written but not declared there would let a
+    run stopped between it and the table go unnoticed."""
+    declared = CURRENT_CUSTOMERS
+    undeclared = LakeTable("customer_history", "customer/history")
+    rows = cast(DataFrame, object())
+
+    def publication(*companions: LakeTable) -> Publication:
+        return Publication(
+            rows, lambda rows: rows, companion_tables=[(c, rows) for c in companions]
+        )
+
+    assert publishing._declared_companions(CUSTOMER_TRUSTED, publication(declared)) == [
+        (declared, rows)
+    ]
+    for wrong in [(), (undeclared,), (declared, undeclared)]:
+        with pytest.raises(ValueError, match=r"customer_trusted writes the companion tables"):
+            publishing._declared_companions(CUSTOMER_TRUSTED, publication(*wrong))
+    with pytest.raises(ValueError, match=r"declares \[\]"):
+        publishing._declared_companions(ACCELEROMETER_TRUSTED, publication(declared))

@@ -64,7 +64,6 @@ def customer_trusted(
     table on the next run. Contains personal data.
     """
     spark = pyspark.spark_session
-    current_uri = CURRENT_CUSTOMERS.uri(lake.layout)
 
     def build(increment: Increment | None = None) -> Publication:
         erased = erased_email_hashes(spark, lake.layout)
@@ -83,7 +82,7 @@ def customer_trusted(
                 lambda rows: privacy.not_current_or_not_consenting(rows, newest),
                 parsed_landing=[parsed],
                 build=customers,
-                companion_tables=[(current_uri, current_customer_records(parsed))],
+                companion_tables=[(CURRENT_CUSTOMERS, current_customer_records(parsed))],
             )
         parsed = load_customers(spark, [file.path for file in increment.files], ranges)
         records_before = delta_tables.read_version(spark, lake.layout.parsed("customer"))
@@ -93,7 +92,7 @@ def customer_trusted(
             lambda rows: privacy.not_current_or_not_consenting(rows, change.newest_update),
             parsed_landing=[parsed],
             build=change.build,
-            companion_tables=[(current_uri, change.current)],
+            companion_tables=[(CURRENT_CUSTOMERS, change.current)],
             key=["email"],
             removed_keys=change.emails,
         )
