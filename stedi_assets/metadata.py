@@ -7,7 +7,8 @@ failures replace them with a short hash (enough to find the row again, not the p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from pyspark.sql import Column, DataFrame, Row
@@ -52,9 +53,7 @@ def bar_chart(title: str, unit: str, counts: Mapping[str, int]) -> dg.MarkdownMe
         (label, f"{count:,}", f"{100 * count / total:.1f} %" if total else "", _bar(count, largest))
         for label, count in counts.items()
     ]
-    return dg.MetadataValue.md(
-        f"**{title}**\n\n" + markdown_table(["", "lines", "share", ""], rows)
-    )
+    return dg.MetadataValue.md(f"**{title}**\n\n" + markdown_table(["", unit, "share", ""], rows))
 
 
 def _masked_columns(rows: DataFrame) -> list[Column]:
@@ -104,17 +103,30 @@ def _bucket_label(low: int, high: int | None) -> str:
     return f"{low}" if low == high else f"{low}-{high}"
 
 
-def readings_per_customer(readings: DataFrame, person: str) -> dg.MarkdownMetadataValue:
+@dataclass(frozen=True)
+class Chart:
+    """A chart drawn from one aggregate: `publishing` asks for its `columns` over its `rows` in
+    the Spark job that checks the table, then `draw`s the answer (a `Row` of those columns)."""
+
+    rows: DataFrame
+    columns: Sequence[Column]
+    draw: Callable[[Row], dg.MarkdownMetadataValue]
+
+
+def readings_per_customer(readings: DataFrame, person: str) -> Chart:
     """How many customers have how many readings: a thin tail means little training data."""
-    per_person = readings.groupBy(person).count()
-    bucket = F.lit(None).cast("string")
-    for low, high in READINGS_BUCKETS:
-        in_bucket = F.col("count") >= low if high is None else F.col("count").between(low, high)
-        bucket = F.when(in_bucket, F.lit(_bucket_label(low, high))).otherwise(bucket)
-    counts = {row[0]: row[1] for row in per_person.groupBy(bucket).count().collect()}
+    per_person = readings.groupBy(person).agg(F.count(F.lit(1)).alias("readings"))
+    count = F.col("readings")
     labels = [_bucket_label(low, high) for low, high in READINGS_BUCKETS]
-    return bar_chart(
-        "Customers by number of readings",
-        "customers",
-        {label: counts.get(label, 0) for label in labels},
+    return Chart(
+        per_person,
+        [
+            F.count_if(count >= low if high is None else count.between(low, high))
+            for low, high in READINGS_BUCKETS
+        ],
+        lambda customers: bar_chart(
+            "Customers by number of readings",
+            "customers",
+            dict(zip(labels, customers, strict=True)),
+        ),
     )

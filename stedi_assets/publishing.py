@@ -34,7 +34,7 @@ from stedi_assets.contract.accounting import DUPLICATE, QUARANTINED, Accounting,
 from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME, list_landing_files
 from stedi_assets.increments import Increment, plan_increment
 from stedi_assets.lake import LakeLayout
-from stedi_assets.metadata import bar_chart, preview, preview_sample
+from stedi_assets.metadata import Chart, bar_chart, preview, preview_sample
 from stedi_assets.one_job import aggregate_in_one_job
 from stedi_assets.resources import LakeResource
 from stedi_assets.zone_table import ZoneTable
@@ -59,7 +59,8 @@ class Publication:
     """Every parsed landing source the build read (a time in them after the latest plausible
     one bounds how long the build can be reused)."""
     build: TrustedBuild | None = None
-    charts: Callable[[DataFrame], dict[str, dg.MarkdownMetadataValue]] | None = None
+    charts: Callable[[DataFrame], Mapping[str, Chart]] | None = None
+    """Charts of the whole table, by metadata key (drawn in the Spark job of the checks)."""
     key: Sequence[str] = ()
     """For an increment that replaces some keys' rows: the key columns."""
     removed_keys: DataFrame | None = None
@@ -432,8 +433,8 @@ def _check_and_write(
         checks_started = time.perf_counter()
         rules = checks.rule_counts(table.model, added_rows)
         violations = publication.privacy_violations(privacy_rows)
-        # The rules, the row count, the preview, the content digest, the privacy count and the
-        # earliest time dated after the latest plausible one: one Spark job.
+        # The rules, the row count, the preview, the content digest, the privacy count, the
+        # charts and the earliest time dated after the latest plausible one: one Spark job.
         rule_parts = rules.aggregates(added_rows)
         parts = _Parts({f"rules_{i}": part for i, part in enumerate(rule_parts)})
         # A table that only grew still holds the rows its published preview shows: the
@@ -452,6 +453,9 @@ def _check_and_write(
                 [F.count(F.lit(1)), *_content_aggregates(removed_rows)],
             )
         parts.parts["violations"] = (violations, [F.count(F.lit(1))])
+        charts = publication.charts(whole_table) if publication.charts else {}
+        for name, chart in charts.items():
+            parts.parts[f"chart_{name}"] = (chart.rows, list(chart.columns))
         for index, parsed in enumerate(publication.parsed_landing):
             parts.parts[f"future_{index}"] = (parsed, [F.min(FUTURE_TIME)])
         answers = parts.answer()
@@ -465,6 +469,7 @@ def _check_and_write(
             removed_count, *removed_values = answers["removed"]
             removed_sums = _sums(removed_values)
         (violation_count,) = answers["violations"]
+        drawn = {name: chart.draw(answers[f"chart_{name}"]) for name, chart in charts.items()}
         first_future_times = [
             answers[name][0]
             for name in answers
@@ -597,7 +602,7 @@ def _check_and_write(
                 "preview": kept_preview or preview(added_rows.columns, sample),
                 "rebuilt": increment is None,
                 **metadata,
-                **(publication.charts(whole_table) if publication.charts else {}),
+                **drawn,
             },
             check_results=results,
         )

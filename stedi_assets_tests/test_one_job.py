@@ -1,10 +1,10 @@
-"""A table's checks, row count, preview and privacy count are asked of Spark together: one job
-answers them all (the publish flow's fixed cost is counted in jobs)."""
+"""A table's checks, row count, preview, privacy count and charts are asked of Spark together:
+one job answers them all (the publish flow's fixed cost is counted in jobs)."""
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.metadata import PREVIEW_ROWS, preview_sample
+from stedi_assets.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
 from stedi_assets.one_job import aggregate_in_one_job
 
 
@@ -61,3 +61,26 @@ def test_a_column_without_an_order_does_not_stop_the_preview(spark: SparkSession
     ((sample,),) = aggregate_in_one_job((readings, [preview_sample(readings)]))
     assert [row["reading"] for row in sample] == [0, 1, 2, 3, 4][:PREVIEW_ROWS]
     assert all(row["labels"] == {"unit": "g"} for row in sample)
+
+
+def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
+    spark: SparkSession,
+) -> None:
+    readings_of = {"ann": 1, "bob": 2, "cat": 10, "dan": 11, "eve": 501}
+    readings = spark.createDataFrame(
+        [(user,) for user, count in readings_of.items() for _ in range(count)], "user string"
+    )
+    chart = readings_per_customer(readings, "user")
+    spark.sparkContext.setJobGroup("chart", "the chart beside another aggregate")
+    try:
+        (count,), customers = aggregate_in_one_job(
+            (readings, [F.count(F.lit(1))]), (chart.rows, chart.columns)
+        )
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert jobs_of(spark, "chart") == 1
+    assert count == 525
+    assert tuple(customers) == (1, 2, 1, 0, 0, 1)  # 1, 2-10, 11-50, 51-100, 101-500, 501+
+    drawn = chart.draw(customers).value
+    assert "|  | customers | share |" in drawn
+    assert "| 2-10 | 2 | 40.0 % |" in drawn and "| 501+ | 1 | 20.0 % |" in drawn
