@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from stedi_assets.contract.landing import (
     ACCELEROMETER,
@@ -18,6 +19,7 @@ from stedi_assets.contract.landing import (
     read_landing_lines,
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
+from stedi_assets.contract.readings import build_accelerometer_trusted
 
 # Most lines here use small times: every time from the epoch on is plausible in these tests.
 RANGES = PlausibleRanges.as_of(earliest_time="1970-01-01")
@@ -196,6 +198,33 @@ def test_a_last_line_without_newline_is_read_and_an_empty_file_has_none(
     assert [(Path(row["source_file"]).name, row["line_number"]) for row in rows] == [
         ("part.json", 1)
     ]
+
+
+def test_an_increment_without_a_new_file_builds_nothing_and_runs_no_spark_job(
+    spark: SparkSession,
+) -> None:
+    """A run that adds no file of a reading source (a consent change) parses no line: Spark
+    sees the build is empty without reading the records read before or the consents."""
+    read_before = spark.range(200_000).select(
+        F.concat(F.lit("u"), (F.col("id") % 500).cast("string"), F.lit("@x.com")).alias("user"),
+        F.col("id").alias("timestamp"),
+        *(F.col("id").cast("double").alias(axis) for axis in "xyz"),
+    )
+    consent = spark.range(500).select(
+        F.concat(F.lit("u"), F.col("id").cast("string"), F.lit("@x.com")).alias("user"),
+        F.lit(0).cast("long").alias("consent_time"),
+    )
+    spark.sparkContext.setJobGroup("no_new_file", "an increment without a new file")
+    try:
+        parsed = load_landing(spark, [], ACCELEROMETER, RANGES)
+        build = build_accelerometer_trusted(parsed, consent, True, read_before, few=True)
+        rows, quarantine = build.rows.collect(), build.quarantine.collect()
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup("no_new_file") == []
+    assert rows == [] and quarantine == []
+    assert build.accounting.lines_read == build.accounting.blank_lines == 0
+    assert set(build.accounting.counts.values()) == {0}
 
 
 def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_path: Path) -> None:

@@ -94,14 +94,17 @@ def trusted_build(
     """A trusted table (the `columns` of the records of `classified` that are kept), the
     quarantined lines of `parsed` and the accounting of every line; `classified` has one row
     per distinct valid record with `disposition` and `copies` (lines beyond the first that
-    carried the same record, counted as duplicates), and is cached for the table and the count.
+    carried the same record, counted as duplicates), and is cached for the table and the count
+    when `parsed` is (an empty relation is not: Spark sees through it without a job).
     The records keep `record_columns` (by default `columns`).
 
     Two aggregates, a Spark job each (and the jobs of the broadcasts in their plans): one over
     the lines (numbering, blank and quarantined lines) and one over the dispositions."""
     record_columns = list(record_columns or columns)
     kept_columns = list(dict.fromkeys([*columns, *record_columns]))
-    classified = classified.select("disposition", "copies", *kept_columns).persist()
+    classified = classified.select("disposition", "copies", *kept_columns)
+    if parsed.is_cached:  # not the empty lines of an increment without a file (`load_landing`)
+        classified = classified.persist()
     rows = classified.where(F.col("disposition") == KEPT).select(*columns)
     splits = _summarize_lines(parsed)
     per_disposition = classified.groupBy("disposition").agg(

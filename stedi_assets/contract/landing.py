@@ -151,7 +151,9 @@ def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFram
     line. Blank lines are kept here (they are counted). An empty list of files gives no line.
     """
     if isinstance(folder, list) and not folder:
-        return spark.createDataFrame([], _LINES_SCHEMA)
+        # Limited to no row, the relation is empty to Spark's optimizer (an empty list alone
+        # becomes a scan of no rows, which it cannot see through).
+        return spark.createDataFrame([], _LINES_SCHEMA).limit(0)
     try:
         texts = spark.read.text(folder, lineSep="\n")
         texts.schema  # noqa: B018 - Spark Connect resolves a read only when asked
@@ -477,6 +479,9 @@ def load_landing(
 ) -> DataFrame:
     """Read and parse a landing folder once; the result is cached for the table, its quarantine
     and its accounting, which all read it. Each line keeps its place in the scan:
-    `summarize_splits` and `FileSplits.numbered` give the line numbers (the quarantine's)."""
-    lines = read_landing_lines(spark, folder)
-    return parse_landing(lines, source, ranges, keep_valid_lines).persist()
+    `summarize_splits` and `FileSplits.numbered` give the line numbers (the quarantine's).
+
+    No file (an increment that adds none) gives an empty relation, not cached: Spark's optimizer
+    carries it through every join and aggregate, so no job reads what the lines would meet."""
+    parsed = parse_landing(read_landing_lines(spark, folder), source, ranges, keep_valid_lines)
+    return parsed if isinstance(folder, list) and not folder else parsed.persist()
