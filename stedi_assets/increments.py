@@ -59,6 +59,12 @@ class UpstreamChange:
     """Rows those increments added, together."""
 
     @property
+    def changed_rows(self) -> bool:
+        """Whether the table's rows may differ between the two versions: not when every commit
+        between is an increment that added and removed no row, or changes no row."""
+        return not (self.additions_only and self.rows_added == 0)
+
+    @property
     def few_added(self) -> bool:
         """Whether the rows added are few enough to be broadcast to every task of a join."""
         return self.increments_only and self.rows_added <= FEW_ROWS
@@ -74,7 +80,8 @@ class Increment:
     files: list[LandingFileEntry]
     """The table's own landing files added since (none for a curated table)."""
     upstream: dict[str, UpstreamChange]
-    """The upstream tables that changed, by lake path."""
+    """The upstream tables whose rows changed, by lake path (a table whose commits since added
+    and removed no row is left out: it is read at the version the published build read)."""
 
     def changed(self, table: LakeTable) -> UpstreamChange | None:
         return self.upstream.get(table.path)
@@ -145,6 +152,8 @@ def plan_increment(
         change = _upstream_change(spark, layout.uri(path), before, now)
         if change is None:
             return None
+        if not change.changed_rows:
+            continue  # only increments that added and removed no row: the same rows
         upstream[path] = change
     return Increment(version, record, files, upstream)
 

@@ -411,11 +411,13 @@ def _check_and_write(
             added_rows = added_rows.select(*published.columns)  # in the table's order
         added_rows = added_rows.persist()
         whole_table, removed_rows, removed_keys = added_rows, None, None
+        keys_replaced = 0
         if increment is not None:
             remaining = published
             if publication.removed_keys is not None:
                 removed_keys = publication.removed_keys.persist()
-                if removed_keys.isEmpty():
+                keys_replaced = removed_keys.count()
+                if keys_replaced == 0:
                     removed_keys = None
             if removed_keys is not None:
                 keys = F.broadcast(removed_keys)
@@ -582,6 +584,7 @@ def _check_and_write(
                 metadata["new_landing_files"] = len(increment.files)
             metadata["rows_added"] = added_count
             metadata["rows_removed"] = removed_count
+            metadata["keys_replaced"] = keys_replaced
         else:
             context.log.info(
                 f"{table.name}: published {row_count} rows as version {version} of {uri}"

@@ -222,6 +222,29 @@ def row_changes(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, int]]:
     return changes
 
 
+def upstream_changes(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict:
+    """Per table the run changed by an increment, the upstream tables it found changed (as
+    its log names them)."""
+    said = "; upstream tables changed: "
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    return {
+        message.split(":")[0]: message.split(said)[1] for message in messages if said in message
+    }
+
+
+READING_AND_PAIR_TABLES = (
+    "accelerometer_trusted",
+    "step_trainer_trusted",
+    "machine_learning_curated",
+)
+
+
+def keys_replaced(result: dg.ExecuteInProcessResult, table: str) -> int:
+    """How many keys (users, serial numbers) an increment of `table` replaced the rows of."""
+    (event,) = result.asset_materializations_for_node(table)
+    return event.metadata["keys_replaced"].value
+
+
 def json_objects(path: Path) -> list[dict]:
     """The lines of a sample landing file that are JSON objects (its faults skipped)."""
     objects = []
@@ -304,15 +327,19 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     assert_lake_matches(spark, lake, compute_expected(lake))
 
     # New phone readings of the same people: of the phone files only the new one is read;
-    # the curated customers are rebuilt with the same rows, so the device readings are kept.
+    # the curated customers grow by no row, so the device readings are kept, and the pairs
+    # read only the phone readings' changes.
     before = table_versions(lake)
     earlier_phone_files = list(lake.glob("accelerometer/landing/*"))
     shifted_copy(lake, "accelerometer", "timestamp", "accelerometer-0100.json")
     with disguised(earlier_phone_files):
-        result = materialize_lake(lake, spark)
+        result = materialize_lake(lake, spark, instance=instance)
     assert result.success
     assert rebuilt_since(before, lake) == PHONE_READINGS | {"step_trainer/curated"}
     assert new_landing_files(result) == {"accelerometer_trusted": 1}
+    assert upstream_changes(instance, result)["machine_learning_curated"] == (
+        "accelerometer/trusted"
+    )
     assert_lake_matches(spark, lake, compute_expected(lake))
 
     # The same phone file delivered again: every line a duplicate, no row added; the table's
@@ -348,6 +375,7 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     readings_after = read_rows(spark, lake / "accelerometer/trusted")
     gone = len(set(readings_before) - set(readings_after))
     assert 0 < gone <= changes["accelerometer_trusted"]["rows_removed"] < len(readings_before)
+    assert keys_replaced(result, "accelerometer_trusted") > 0
     narrated = {
         line.split()[0]: line for line in RunNarrator().lines(instance.all_logs(result.run_id))
     }
@@ -383,6 +411,10 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     }
     assert changes["customer_trusted"]["rows_added"] > 0
     assert changes["accelerometer_trusted"]["rows_added"] >= gone
+    # They had no reading or pair left: the reading tables and the pairs replace no key's rows.
+    assert {table: keys_replaced(result, table) for table in READING_AND_PAIR_TABLES} == (
+        dict.fromkeys(READING_AND_PAIR_TABLES, 0)
+    )
     assert_lake_matches(spark, lake, compute_expected(lake))
 
     # Another consent policy: the reading tables follow it.

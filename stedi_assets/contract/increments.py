@@ -97,17 +97,17 @@ def pairs_of_phones(
 
 
 def new_training_pairs(
-    device_readings: DataFrame,
-    added_device_readings: DataFrame,
+    earlier_device_readings: DataFrame,
+    devices_paired: DataFrame,
     phone_readings: DataFrame,
     added_phone_readings: DataFrame,
     customers: DataFrame,
 ) -> DataFrame:
-    """The pairs of machine_learning_curated that readings added to the trusted tables make,
-    when nothing was removed from them and the curated customers are the same: each added
-    device reading with every phone reading (the added ones too), and each earlier device
-    reading with the added phone readings (the join distributes over the union).
-    `device_readings` are the earlier ones, `phone_readings` all of them."""
-    return pairs_of_devices(added_device_readings, phone_readings, customers).unionByName(
-        pairs_of_phones(device_readings, added_phone_readings, customers)
+    """The pairs of machine_learning_curated an increment makes: each device reading of
+    `devices_paired` (the added ones, and every reading of a device whose pairs are made
+    again) with every phone reading, and each other earlier device reading with the added
+    phone readings (the join distributes over the union). `phone_readings` are all of them;
+    `earlier_device_readings` leave out the devices paired again."""
+    return pairs_of_devices(devices_paired, phone_readings, customers).unionByName(
+        pairs_of_phones(earlier_device_readings, added_phone_readings, customers)
     )

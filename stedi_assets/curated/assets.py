@@ -14,7 +14,6 @@ from stedi_assets.contract.customers import build_customers_curated
 from stedi_assets.contract.increments import (
     changed_keys,
     new_training_pairs,
-    pairs_of_devices,
 )
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
@@ -129,6 +128,28 @@ def machine_learning_curated(
         pairs = build_machine_learning_curated(device_readings, phone_readings, customers)
         return Publication(pairs, violations(device_readings))
 
+    def _devices_paired_again(
+        increment: Increment,
+        customers: DataFrame,
+        removed_devices: DataFrame,
+        removed_phones: DataFrame,
+    ) -> DataFrame:
+        """The serial numbers whose pairs an increment makes again: devices whose owner among
+        the curated customers changed, that lost a reading, or whose owner's phone lost one."""
+        users = removed_phones.select(F.col("user").alias("email")).distinct()
+        owners = customers.select("email", "serialNumber")
+        paired_again = [removed_devices.select("serialNumber")]
+        if increment.changed(customers_table) is not None:
+            customers_before = increment.before(spark, lake.layout, customers_table)
+            owned = F.struct("serialNumber").alias("owned")
+            owners = _union([customers_before.select("email", "serialNumber"), owners])
+            owner_changed = changed_keys(
+                customers_before.select("email", owned), customers.select("email", owned), "email"
+            )
+            paired_again.append(owner_changed.join(owners, "email").select("serialNumber"))
+        lost_by_owner = owners.join(F.broadcast(users), "email", "left_semi")
+        return _union([*paired_again, lost_by_owner.select("serialNumber")]).distinct()
+
     def build_increment(increment: Increment) -> Publication | None:
         """The pairs added readings make; and for every serial number whose device readings
         lost a row, whose owner changed or whose owner's phone readings lost a row, its pairs
@@ -139,7 +160,6 @@ def machine_learning_curated(
         device_readings = increment.now(spark, lake.layout, devices_table)
         phone_readings = increment.now(spark, lake.layout, phones_table)
         customers = increment.now(spark, lake.layout, customers_table)
-        customers_before = increment.before(spark, lake.layout, customers_table)
         added_devices, removed_devices = (
             increment.changes(spark, lake.layout, devices_table)
             if devices
@@ -154,54 +174,40 @@ def machine_learning_curated(
         few = all(change is None or change.few_added for change in (devices, phones))
         if few:
             added_devices, added_phones = F.broadcast(added_devices), F.broadcast(added_phones)
-        owned = F.struct("serialNumber").alias("owned")
-        ever_curated = _union([customers_before, customers]).select("email", "serialNumber")
-        users = removed_phones.select(F.col("user").alias("email")).distinct()
-        serials = (
-            _union(
-                [
-                    # Devices whose owner among the curated customers changed.
-                    changed_keys(
-                        customers_before.select("email", owned),
-                        customers.select("email", owned),
-                        "email",
-                    )
-                    .join(ever_curated, "email")
-                    .select("serialNumber"),
-                    # Devices that lost a reading, or whose owner's phone lost one.
-                    removed_devices.select("serialNumber"),
-                    ever_curated.join(F.broadcast(users), "email", "left_semi").select(
-                        "serialNumber"
-                    ),
-                ]
-            )
-            .distinct()
-            .persist()
-        )
+        serials = _devices_paired_again(
+            increment, customers, removed_devices, removed_phones
+        ).persist()
         recomputed = F.broadcast(serials)
+        # The added device readings with every phone reading, and the earlier ones with the
+        # added phone readings; every reading of a device paired again with every phone
+        # reading (its rows are replaced).
+        devices_paired = added_devices.join(recomputed, "serialNumber", "left_anti")
+        if not serials.isEmpty():
+            devices_paired = devices_paired.unionByName(
+                device_readings.join(recomputed, "serialNumber", "left_semi")
+            )
         earlier_devices = increment.before(spark, lake.layout, devices_table)
         pairs = new_training_pairs(
             earlier_devices.join(recomputed, "serialNumber", "left_anti"),
-            added_devices.join(recomputed, "serialNumber", "left_anti"),
+            devices_paired,
             phone_readings,
             added_phones,
-            customers.join(recomputed, "serialNumber", "left_anti"),
+            customers,
         )
-        if not serials.isEmpty():
-            pairs = pairs.unionByName(
-                pairs_of_devices(
-                    device_readings.join(recomputed, "serialNumber", "left_semi"),
-                    phone_readings,
-                    customers,
-                )
-            )
         # A device reading removed: every pair is checked again, not only the added ones.
         judged_again = devices is not None and not devices.additions_only
+        # A device has pairs only if a curated customer carried it: of the devices paired
+        # again, only those have rows to replace.
+        carried_before = (
+            increment.before(spark, lake.layout, customers_table)
+            if increment.changed(customers_table) is not None
+            else customers
+        ).select("serialNumber")
         return Publication(
             pairs,
             violations(device_readings, few=few and not judged_again),
             key=["serialNumber"],
-            removed_keys=serials,
+            removed_keys=serials.join(carried_before, "serialNumber", "left_semi"),
             judged_again=judged_again,
         )
 

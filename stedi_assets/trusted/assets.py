@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from stedi_assets import delta_tables
 from stedi_assets.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
 from stedi_assets.contract import privacy
-from stedi_assets.contract.accounting import TrustedBuild
+from stedi_assets.contract.accounting import KEPT, TrustedBuild
 from stedi_assets.contract.customers import (
     build_customer_trusted,
     current_customer_records,
@@ -126,12 +126,14 @@ def _judged_again(
     columns: Sequence[str],
 ) -> tuple[TrustedBuild, DataFrame]:
     """An increment's build with the records read before whose `key`'s attribution changed
-    from `before` to `after` judged again; and those keys, whose rows it replaces."""
+    from `before` to `after` judged again; and the keys whose rows it replaces: those with a
+    record kept before (the table holds no row of the others, whose kept records it adds)."""
     before, after = before.persist(), after.persist()  # each read three times
     keys = changed_keys(before, after, key).persist()
     records = read_before.join(F.broadcast(keys), key, "left_semi")
     judged = reclassified(records, key, before, after, disposition, columns)
-    return with_reclassified(build, judged, columns), keys
+    kept_before = judged.where(F.col("before") == KEPT).select(key).distinct()
+    return with_reclassified(build, judged, columns), kept_before
 
 
 def _reading_increment(
