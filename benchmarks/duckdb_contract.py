@@ -824,6 +824,7 @@ def _accounting(
             "quarantined": customer["quarantined"],
             "superseded": customer["valid"] - current,
             "no_consent": current - tables["customer_trusted"],
+            "erased": 0,  # the benchmark's lakes have no erasure log
             "blank_lines": customer["blank_lines"],
         },
         "accelerometer_trusted": {
@@ -833,6 +834,7 @@ def _accounting(
             "duplicate": readings["valid"] - distinct_acc,
             "no_consent": acc["no_consent"],
             "before_consent": acc["before_consent"],
+            "erased": 0,
             "blank_lines": readings["blank_lines"],
         },
         "step_trainer_trusted": {
@@ -843,6 +845,7 @@ def _accounting(
             "withheld": step["withheld"],
             "no_consent": step["no_consent"],
             "before_consent": step["before_consent"],
+            "erased": 0,
             "blank_lines": steps["blank_lines"],
         },
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import boto3
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -23,6 +24,7 @@ from stedi_assets.contract.accounting import quarantined_lines
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.lake import LakeLayout
+from stedi_assets.landing.store import landing_store
 from stedi_assets.resources import spark_config
 
 
@@ -36,10 +38,12 @@ def main() -> None:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     lake, ranges = LakeLayout(args.lake), PlausibleRanges.as_of()
+    store = landing_store(lake, s3_client_factory=lambda: boto3.client("s3"))
     total = 0.0
     for name, source in LANDING_SOURCES_BY_NAME.items():
         started = time.perf_counter()
-        parsed = load_landing(spark, lake.landing(name), source, ranges)
+        files = [lake.uri(file.key) for file in store.list_files(name)]
+        parsed = load_landing(spark, files, source, ranges)
         kinds = parsed.groupBy(F.col("blank"), F.col("reason").isNull()).count().collect()
         quarantined = quarantined_lines(parsed).agg(F.max("line_number")).collect()
         seconds = time.perf_counter() - started

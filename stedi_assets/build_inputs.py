@@ -1,10 +1,11 @@
 """What a zone table was built from, recorded in the Delta commit that publishes it.
 
-A table is a function of its inputs: the landing files it parses (each file's path, size and
-modification time), the versions of the upstream tables it reads, the settings that shape it
-and the project's code. Each publish commit carries a `BuildRecord` of those inputs (as Delta's
-`userMetadata`); a later run whose inputs hash the same publishes nothing, parses no file and
-adds no Delta version, because a rebuild would give the same rows.
+A table is a function of its inputs: the landing files it parses (each file's key, size and
+content fingerprint, as `landing.store` lists them), the versions of the upstream tables it
+reads, the settings that shape it and the project's code. Each publish commit carries a
+`BuildRecord` of those inputs (as Delta's `userMetadata`); a later run whose inputs hash the
+same publishes nothing, parses no file and adds no Delta version, because a rebuild would give
+the same rows.
 
 One thing besides the inputs moves a result: time. A line dated after the run's start plus the
 allowed future is quarantined, and becomes plausible once the clock catches up with it. The
@@ -25,25 +26,18 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
+from stedi_assets.landing.store import LandingFile
+
 RECORD_FORMAT = "stedi-build/1"
 COMPANION_FORMAT = "stedi-companion/1"
-
-
-@dataclass(frozen=True, order=True)
-class LandingFileEntry:
-    """A landing file as Spark lists it: a rewrite changes its size or modification time."""
-
-    path: str
-    size: int
-    modified_ms: int
 
 
 @dataclass(frozen=True)
 class BuildInputs:
     """Everything a zone table's rows depend on, apart from the time of the run."""
 
-    landing: dict[str, list[LandingFileEntry]] = field(default_factory=dict)
-    """Per landing source the table parses, its files (sorted by path)."""
+    landing: dict[str, list[LandingFile]] = field(default_factory=dict)
+    """Per landing source the table parses, its files (sorted by key)."""
     upstream: dict[str, int | None] = field(default_factory=dict)
     """Per upstream table (its path in the lake), the Delta version read (None: no table
     yet)."""
@@ -66,7 +60,7 @@ class BuildInputs:
         canonical = json.dumps(
             {
                 "landing": {
-                    source: [[f.path, f.size, f.modified_ms] for f in sorted(files)]
+                    source: [[f.key, f.size, f.fingerprint] for f in sorted(files)]
                     for source, files in self.landing.items()
                 },
                 "upstream": self.upstream,
@@ -124,7 +118,7 @@ class BuildRecord:
     increment_base: str | None = None
     """`BuildInputs.increment_base` of the build: an increment needs it unchanged."""
     increment_files: list[list[str | int]] | None = None
-    """For a trusted table: its own landing files as built (path, size, modification time)."""
+    """For a trusted table: its own landing files as built (key, size, fingerprint)."""
     upstream_versions: dict[str, int | None] | None = None
     """The Delta version of each upstream table the build read: an increment reads what
     changed since."""
@@ -138,8 +132,8 @@ class BuildRecord:
     """Rows the commit added (a build: every row): a reader of the table's changes knows how
     many it will read."""
 
-    def landing_files(self) -> set[LandingFileEntry]:
-        return {LandingFileEntry(str(p), int(s), int(m)) for p, s, m in self.increment_files or []}
+    def landing_files(self) -> set[LandingFile]:
+        return {LandingFile(str(k), int(s), str(f)) for k, s, f in self.increment_files or []}
 
     def to_json(self) -> str:
         return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, sort_keys=True)
@@ -189,7 +183,7 @@ def reusable(record: BuildRecord, inputs: BuildInputs, latest_time_ms: int) -> b
 
 def added_files(
     record: BuildRecord, inputs: BuildInputs, source: str | None, latest_time_ms: int
-) -> list[LandingFileEntry] | None:
+) -> list[LandingFile] | None:
     """The files of `source` (a trusted table's own landing source; None for a curated table)
     added since the published build, when the build can grow by an increment: the settings,
     the code and any other landing source are the same, every file the build read is still

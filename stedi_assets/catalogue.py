@@ -14,6 +14,7 @@ from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"
 QUARANTINE_CHECK = "no_quarantined_lines"
+ERASED_CHECK = "no_erased_lines"
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class LakeTable:
     def check_names(self) -> tuple[str, ...]:
         """The checks of a zone table, as the UI and the summary name them."""
         names = (SCHEMA_CHECK, self.privacy_check)
-        return names + ((ACCOUNTING_CHECK, QUARANTINE_CHECK) if self.landing_source else ())
+        trusted = (ACCOUNTING_CHECK, QUARANTINE_CHECK, ERASED_CHECK)
+        return names + (trusted if self.landing_source else ())
 
 
 CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")

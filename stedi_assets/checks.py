@@ -1,8 +1,9 @@
 """The asset checks of a zone table: their specs, and their results on the rows to publish.
 
 Each zone table has a blocking `schema` check (its Pandera model) and a blocking privacy check
-(its invariant); a trusted table also has the blocking accounting of its landing lines and a
-warning when lines were quarantined. Results carry the metadata the UI shows: failing rules and
+(its invariant); a trusted table also has the blocking accounting of its landing lines, a
+warning when lines were quarantined and a warning when lines of erased people were delivered
+again. Results carry the metadata the UI shows: failing rules and
 columns, violating row counts with hashed examples, the landing funnel.
 """
 
@@ -19,7 +20,7 @@ from pandera.pyspark import DataFrameModel
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from stedi_assets.catalogue import ACCOUNTING_CHECK, QUARANTINE_CHECK, SCHEMA_CHECK
+from stedi_assets.catalogue import ACCOUNTING_CHECK, ERASED_CHECK, QUARANTINE_CHECK, SCHEMA_CHECK
 from stedi_assets.contract.accounting import QUARANTINED, Accounting
 from stedi_assets.metadata import example_keys
 from stedi_assets.one_job import aggregate_in_one_job
@@ -59,6 +60,13 @@ def check_specs(table: ZoneTable) -> list[dg.AssetCheckSpec]:
                 asset=table.key,
                 description=f"Warns when lines of {source} landing broke the contract; they "
                 f"are in the `{source}/quarantine` table.",
+            ),
+            dg.AssetCheckSpec(
+                ERASED_CHECK,
+                asset=table.key,
+                description=f"Warns when {source} landing files deliver lines of an erased "
+                "person again: they were dropped (counted `erased`), and the files named "
+                "should be erased upstream too.",
             ),
         ]
     return specs
@@ -186,8 +194,11 @@ def privacy_check(table: ZoneTable, violations: DataFrame, count: int) -> dg.Ass
     )
 
 
-def accounting_checks(accounting: Accounting, row_count: int) -> list[dg.AssetCheckResult]:
-    """The landing lines' accounting (blocking) and the quarantine's warning."""
+def accounting_checks(
+    accounting: Accounting, row_count: int, erased_lines: dict[str, int]
+) -> list[dg.AssetCheckResult]:
+    """The landing lines' accounting (blocking), the quarantine's warning and the warning of
+    lines of erased people delivered again (`erased_lines`: per file, how many)."""
     balances = accounting.balances and accounting.counts["kept"] == row_count
     quarantined = accounting.counts[QUARANTINED]
     return [
@@ -205,5 +216,14 @@ def accounting_checks(accounting: Accounting, row_count: int) -> list[dg.AssetCh
             passed=quarantined == 0,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"quarantined_lines": quarantined},
+        ),
+        dg.AssetCheckResult(
+            check_name=ERASED_CHECK,
+            passed=not erased_lines,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "erased_lines": sum(erased_lines.values()),
+                "files": dg.MetadataValue.json(erased_lines),
+            },
         ),
     ]

@@ -98,23 +98,9 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def erase(hashed_email: str, vacuum_now: bool) -> bool:
-    """Run the erasure job for one email hash, recorded in the instance at DAGSTER_HOME. The
-    email itself goes nowhere: the run's config holds its salted hash."""
-    import dagster as dg
-
-    from stedi_assets.definitions import defs
-
-    config = {"email_hash": hashed_email, "vacuum_now": vacuum_now}
-    run_config = {"ops": {"erase_customer": {"config": config}}}
-    instance = dg.DagsterInstance.get() if settings.is_set("DAGSTER_HOME") else None
-    job = defs().get_job_def("erase_customer_job")
-    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-    return result.success
-
-
 def _erase(args: argparse.Namespace) -> int:
     from stedi_assets.erasure.matching import email_hash
+    from stedi_assets.erasure.requests import ErasureRefused, erase
 
     try:
         hashed = email_hash(args.email, settings.erasure_salt() or "")
@@ -123,8 +109,12 @@ def _erase(args: argparse.Namespace) -> int:
     if args.print_hash:
         print(hashed)
         return 0
-    if not erase(hashed, args.vacuum_now):
-        return 1
+    try:
+        # The email itself goes nowhere: the run's config holds its salted hash.
+        if not erase(hashed, args.vacuum_now, settings.is_set("DAGSTER_HOME")):
+            return 1
+    except ErasureRefused as error:
+        raise UsageError(str(error)) from None
     print(f"Erased customer {hashed[:12]}… (see the erasure log and the run's metadata)")
     return 0
 
@@ -252,7 +242,9 @@ def parser() -> argparse.ArgumentParser:
         _erase,
         "erase a customer from every zone of the lake",
         "Needs $STEDI_ERASURE_SALT. Landing lines and table rows go now, old table versions "
-        "after the history retention (or at once with --vacuum-now).",
+        "after the history retention (or at once with --vacuum-now). When a daemon serves the "
+        "run queue of $DAGSTER_HOME (`make ui`), the erasure waits its turn there; otherwise "
+        "it runs in this process once no recorded run is unfinished.",
     )
     erase.add_argument("email")
     erase.add_argument(

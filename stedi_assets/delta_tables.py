@@ -112,15 +112,24 @@ def replace_rows(rows: DataFrame, uri: str) -> None:
     rows.write.format("delta").mode("overwrite").save(uri)
 
 
-def append(rows: DataFrame, uri: str, user_metadata: str | None = None, empty: bool = False) -> int:
+def append(
+    rows: DataFrame,
+    uri: str,
+    user_metadata: str | None = None,
+    empty: bool = False,
+    schema_may_grow: bool = False,
+) -> int:
     """Add `rows` to the table in one commit (`user_metadata` recorded in it); its version.
 
     Delta makes no commit for an append of no rows, so when the caller knows `rows` is `empty`
     the commit is one that changes no data (a table property: the digest of `user_metadata`),
-    and the metadata is still recorded."""
+    and the metadata is still recorded. With `schema_may_grow`, columns `rows` has and the
+    table lacks are added to it (its earlier rows hold null there)."""
     if empty:
         return _commit_without_data(rows.sparkSession, uri, user_metadata or "")
     writer = rows.write.format("delta").mode("append")
+    if schema_may_grow:
+        writer = writer.option("mergeSchema", "true")
     if user_metadata is not None:
         writer = writer.option("userMetadata", user_metadata)
     writer.save(uri)

@@ -20,13 +20,13 @@ from stedi_assets import delta_tables
 from stedi_assets.build_inputs import (
     BuildInputs,
     BuildRecord,
-    LandingFileEntry,
     added_files,
     companion_marker,
     is_companion_marker,
 )
 from stedi_assets.catalogue import LakeTable
 from stedi_assets.lake import LakeLayout
+from stedi_assets.landing.store import LandingFile
 
 DATA_NEUTRAL_OPERATIONS = ("REORG", "OPTIMIZE", "SET TBLPROPERTIES")
 """Commits that change no row (a purge of deleted rows' files, a compaction, the commit an
@@ -77,7 +77,7 @@ class Increment:
     version: int
     """The published version it changes."""
     record: BuildRecord
-    files: list[LandingFileEntry]
+    files: list[LandingFile]
     """The table's own landing files added since (none for a curated table)."""
     upstream: dict[str, UpstreamChange]
     """The upstream tables whose rows changed, by lake path (a table whose commits since added

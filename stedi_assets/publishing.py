@@ -31,12 +31,14 @@ from stedi_assets.build_inputs import BuildInputs, BuildRecord, companion_marker
 from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
 from stedi_assets.catalogue import LakeTable
 from stedi_assets.contract.accounting import DUPLICATE, QUARANTINED, Accounting, TrustedBuild
-from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME, list_landing_files
+from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME
 from stedi_assets.increments import Increment, plan_increment
 from stedi_assets.lake import LakeLayout
+from stedi_assets.landing.store import LandingFile, LandingStore
 from stedi_assets.metadata import Chart, bar_chart, preview, preview_sample
 from stedi_assets.one_job import aggregate_in_one_job
 from stedi_assets.resources import LakeResource
+from stedi_assets.transient import retried_when_transient
 from stedi_assets.zone_table import ZoneTable
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
@@ -83,6 +85,9 @@ class Sources:
     tables: Sequence[LakeTable] = ()
 
 
+BuildFull = Callable[[Sequence[LandingFile]], Publication]
+"""A table's full build, given the files of its landing source as this run listed them (none
+for a curated table): it reads exactly those, so its record names exactly what it read."""
 BuildIncrement = Callable[[Increment], Publication | None]
 """A table's increment on its published version (`Increment`): what the added landing files
 and the upstream changes add and remove; None when it needs a full build instead."""
@@ -130,17 +135,21 @@ def _register_in_glue(
 
 
 def current_inputs(
-    spark: SparkSession, lake_resource: LakeResource, sources: Sources
-) -> BuildInputs | None:
-    """The inputs a build from `sources` would read now, or None when a landing folder is
-    missing (the build then fails, naming it)."""
+    spark: SparkSession, lake_resource: LakeResource, store: LandingStore | None, sources: Sources
+) -> BuildInputs:
+    """The inputs a build from `sources` would read now: the landing files as the store lists
+    them (the sensor's listing), the upstream tables' latest commits, the settings."""
     layout = lake_resource.layout
     landing = {}
     for source in sources.landing:
-        files = list_landing_files(spark, layout.landing(source))
-        if files is None:
-            return None
-        landing[source] = files
+        if store is None:
+            raise ValueError(f"a build that reads {source} landing needs the landing store")
+        if not store.has_folder(source):
+            raise FileNotFoundError(
+                f"No landing folder at {layout.landing(source)}: check STEDI_LAKE, or write the "
+                "source's newline-delimited JSON files there (`make demo` shows the layout)."
+            )
+        landing[source] = store.list_files(source)
     upstream: dict[str, int | str | None] = {}
     versions: dict[str, int | None] = {}
     for table in sources.tables:
@@ -161,9 +170,10 @@ def publish(
     context: dg.AssetExecutionContext,
     spark: SparkSession,
     lake_resource: LakeResource,
+    store: LandingStore | None,
     table: ZoneTable,
     sources: Sources,
-    build: Callable[[], Publication],
+    build: BuildFull,
     build_increment: BuildIncrement | None = None,
 ) -> PublishEvents:
     """Build the table from `sources` unless its published version was built from the same
@@ -171,15 +181,28 @@ def publish(
     tables, and register them in the Glue catalog when one is configured.
 
     A table that passes `build_increment` changes its published version by an increment when
-    it can (`increments.plan_increment`), instead of being rebuilt."""
+    it can (`increments.plan_increment`), instead of being rebuilt. A failure a retry can fix
+    (S3 or the Spark server not answering) runs the step again (`transient`)."""
+    with retried_when_transient():
+        yield from _publish(
+            context, spark, lake_resource, store, table, sources, build, build_increment
+        )
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    spark: SparkSession,
+    lake_resource: LakeResource,
+    store: LandingStore | None,
+    table: ZoneTable,
+    sources: Sources,
+    build: BuildFull,
+    build_increment: BuildIncrement | None,
+) -> PublishEvents:
     uri = table.uri(lake_resource.layout)
-    inputs = current_inputs(spark, lake_resource, sources)
+    inputs = current_inputs(spark, lake_resource, store, sources)
     published = delta_tables.latest_commit(spark, uri)
-    if (
-        published is not None
-        and inputs is not None
-        and not full_refresh_requested(context, lake_resource)
-    ):
+    if published is not None and not full_refresh_requested(context, lake_resource):
         version, user_metadata = published
         record = BuildRecord.from_json(user_metadata)
         latest_time_ms = lake_resource.plausible_ranges().latest_time_ms
@@ -211,7 +234,8 @@ def publish(
                 context, lake_resource, table, publication, inputs, increment
             )
             return
-    yield from _check_and_write(context, lake_resource, table, build(), inputs)
+    files = inputs.landing.get(table.landing_source or "", [])
+    yield from _check_and_write(context, lake_resource, table, build(files), inputs)
 
 
 def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:
@@ -392,7 +416,7 @@ def _check_and_write(
     lake_resource: LakeResource,
     table: ZoneTable,
     publication: Publication,
-    inputs: BuildInputs | None,
+    inputs: BuildInputs,
     increment: Increment | None = None,
 ) -> PublishEvents:
     layout = lake_resource.layout
@@ -501,8 +525,8 @@ def _check_and_write(
             checks.schema_check(failures),
             checks.privacy_check(table, violations, violation_count),
         ]
-        if accounting is not None:
-            results += checks.accounting_checks(accounting, row_count)
+        if build is not None and accounting is not None:
+            results += checks.accounting_checks(accounting, row_count, build.erased_lines)
         checks_seconds = time.perf_counter() - checks_started
         blocking_failures = [
             result.check_name
@@ -517,7 +541,7 @@ def _check_and_write(
                 metadata={"failed_checks": blocking_failures},
             )
         metadata: dict[str, object] = {}
-        fingerprint = inputs.fingerprint() if inputs else ""
+        fingerprint = inputs.fingerprint()
         marker = companion_marker(fingerprint)
         # A build replaces its companions, an increment appends to them. The companions are
         # written first, marked with the table's record, and the table last, in one commit
@@ -562,13 +586,11 @@ def _check_and_write(
                 _content_digest(added_rows, row_count, content_sums) if content_sums else None
             ),
             content_sums=[str(value) for value in content_sums] if content_sums else None,
-            increment_base=inputs.increment_base(source) if inputs else None,
+            increment_base=inputs.increment_base(source),
             increment_files=(
-                [[f.path, f.size, f.modified_ms] for f in inputs.landing[source]]
-                if inputs and source
-                else None
+                [[f.key, f.size, f.fingerprint] for f in inputs.landing[source]] if source else None
             ),
-            upstream_versions=dict(inputs.versions) if inputs else None,
+            upstream_versions=dict(inputs.versions),
             kind="build" if increment is None else "increment",
             removed_rows=removed_count,
             added_rows=added_count,

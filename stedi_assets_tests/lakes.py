@@ -19,7 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets import defs
 from stedi_assets.cli import materialize_all_command
-from stedi_assets.resources import LakeResource, spark_config
+from stedi_assets.landing.store import is_hidden
+from stedi_assets.resources import LakeResource, s3_resource, spark_config
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets.shared_spark import answers
 from stedi_assets_tests.graphql import DagsterWebserver
@@ -37,6 +38,12 @@ TABLE_PATHS = {
 
 HAND_MADE_TIMES = {"earliest_time": "1970-01-01"}
 """Lake options for hand-made lakes, whose times count from the epoch (0, 100, 1500, …)."""
+
+
+def landing_uris(folder: Path) -> list[str]:
+    """The files of a landing folder as a run reads them: every file that is not hidden
+    (`landing.store.is_hidden`), by its path."""
+    return sorted(str(p) for p in folder.iterdir() if p.is_file() and not is_hidden(p.name))
 
 
 def free_port() -> int:
@@ -165,19 +172,29 @@ def materialize_lake(
     instance: dg.DagsterInstance | None = None,
     pyspark: PySparkResource | None = None,
     tags: dict[str, str] | None = None,
+    selection: Iterable[dg.AssetKey] | None = None,
     **lake_options: Any,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of the project's definitions against the lake at `root` (with
-    the test session's Spark settings, or through `pyspark`)."""
+    """Materialize every asset of the project's definitions (or those of `selection`, as a
+    sensor requests them) against the lake at `root` (with the test session's Spark settings,
+    or through `pyspark`)."""
+    resources = {
+        "pyspark": pyspark or PySparkResource(spark_config=spark_config_for_tests()),
+        "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),
+    }
+    instance = instance or dg.DagsterInstance.ephemeral()
+    if selection is not None:  # a job of some assets: their resources given whole
+        return dg.materialize(
+            defs().assets or [],
+            selection=list(selection),
+            resources={**resources, "s3": s3_resource()},
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+        )
     job = defs().resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        tags=tags,
-        resources={
-            "pyspark": pyspark or PySparkResource(spark_config=spark_config_for_tests()),
-            "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),
-        },
-        raise_on_error=False,
+        instance=instance, tags=tags, resources=resources, raise_on_error=False
     )
 
 

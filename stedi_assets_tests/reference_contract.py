@@ -12,8 +12,10 @@ accounting of every trusted table.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +157,7 @@ class _Source:
     quarantined: list[QuarantinedLine]
     blank_lines: int
     lines_read: int
+    erased_lines: int
 
 
 def normalise_email(value: str) -> str:
@@ -162,20 +165,36 @@ def normalise_email(value: str) -> str:
     return value.strip(ASCII_WHITESPACE).lower()
 
 
-def landing_lines(directory: Path) -> list[tuple[str, int, str]]:
+# Compressions a line reader could undo that the contract refuses: such a file is not read.
+NOT_READ = (".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+
+
+def is_landing_data(name: str) -> bool:
+    """Not hidden: a name starting with '.' or '_', or ending in '._COPYING_', is not data."""
+    return not (name.startswith((".", "_")) or name.endswith("._COPYING_"))
+
+
+def landing_lines(directory: Path) -> list[tuple[str, int, str | None]]:
     """All lines of the landing files in ``directory`` as (file name, line number, text).
 
-    Hidden files (names starting with '.' or '_') and sub-folders are skipped; a BOM at the
-    start of a file and one trailing CR per line are removed; blank lines are included.
+    Hidden files (``is_landing_data``) and sub-folders are skipped; a BOM at the start of a
+    file and one trailing CR per line are removed; blank lines are included; a ``.gz`` file is
+    decompressed. A file compressed otherwise (``NOT_READ``) is one entry, line 0, text None.
     Invalid UTF-8 is decoded with U+FFFD replacement characters. A missing folder has no lines.
     """
     if not directory.is_dir():
         return []
-    result = []
+    result: list[tuple[str, int, str | None]] = []
     for path in sorted(directory.iterdir()):
-        if path.name.startswith((".", "_")) or not path.is_file():
+        if not is_landing_data(path.name) or not path.is_file():
             continue
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        if path.name.endswith(NOT_READ):
+            result.append((path.name, 0, None))
+            continue
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8", errors="replace")
         text = text.removeprefix("\ufeff")
         parts = text.split("\n")
         if parts[-1] == "":
@@ -254,20 +273,86 @@ def parse_line(
     return (None, reasons) if reasons else (values, [])
 
 
-def _read_source(root: Path, source: str, earliest_ms: int) -> _Source:
+# Erasure: whose a line is. A word is text between white space, quotes and JSON punctuation.
+_WORD = re.compile(r"[^\s\"'<>(),;:\[\]{}\\]+")
+_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_IDENTITY_MEMBER = re.compile(
+    r'"(?:email|user|serialNumber)"[ \t\r\n]*:[ \t\r\n]*("(?:[^"\\]|\\.)*")'
+)
+_IDENTITY_FIELD = {"customer": "email", "accelerometer": "user", "step_trainer": "serialNumber"}
+
+
+@dataclass(frozen=True)
+class Erased:
+    """Who was erased: normalised emails, and the serial numbers only they carried."""
+
+    emails: frozenset[str] = frozenset()
+    serials: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.emails or self.serials)
+
+    def names(self, piece: str) -> bool:
+        return normalise_email(piece) in self.emails or piece in self.serials
+
+
+def _json_string(literal: str) -> str | None:
+    try:
+        value = json.loads(literal)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _line_pieces(text: str) -> list[str]:
+    """Words of the line; words of its string literals with escapes, decoded; the decoded
+    values of its email, user and serialNumber members."""
+    found = _WORD.findall(text)
+    for literal in _LITERAL.findall(text):
+        if "\\" in literal:
+            found += _WORD.findall(_json_string(literal) or "")
+    for literal in _IDENTITY_MEMBER.findall(text):
+        value = _json_string(literal)
+        if value is not None:
+            found.append(value)
+    return found
+
+
+def _is_erased(source: str, text: str, values: dict[str, Any] | None, erased: Erased) -> bool:
+    """A valid record by its identity field; any other line by the pieces of its text."""
+    if values is not None:
+        identity = values[_IDENTITY_FIELD[source]]
+        if source == "step_trainer":
+            return identity in erased.serials
+        return normalise_email(identity) in erased.emails
+    return any(erased.names(piece) for piece in _line_pieces(text))
+
+
+def _read_source(
+    root: Path, source: str, earliest_ms: int, now_ms: int | None, erased: Erased
+) -> _Source:
     records = []
     quarantined = []
     blank = 0
+    erased_lines = 0
     for name, number, text in landing_lines(root / source / "landing"):
+        if text is None:
+            reason = "file not read: compressed other than gzip"
+            quarantined.append(QuarantinedLine(name, number, "", (reason,)))
+            continue
         if not text.strip(ASCII_WHITESPACE):
             blank += 1
             continue
-        values, reasons = parse_line(source, text, earliest_ms)
-        if values is None:
+        values, reasons = parse_line(source, text, earliest_ms, now_ms)
+        if erased and _is_erased(source, text, values, erased):
+            erased_lines += 1
+        elif values is None:
             quarantined.append(QuarantinedLine(name, number, text, tuple(reasons)))
         else:
             records.append(_Record(text, values))
-    return _Source(records, quarantined, blank, len(records) + len(quarantined))
+    return _Source(
+        records, quarantined, blank, len(records) + len(quarantined) + erased_lines, erased_lines
+    )
 
 
 def _sorted_rows(rows: list[Row]) -> list[Row]:
@@ -279,18 +364,22 @@ def compute_expected(
     policy: str = "since_consent",
     earliest_time_ms: int = EARLIEST_TIME_MS,
     erased: frozenset[str] = frozenset(),
+    erased_serials: frozenset[str] = frozenset(),
+    now_ms: int | None = None,
 ) -> Expected:
     """Compute every table, quarantine and accounting the contract defines for lake ``root``.
 
     ``earliest_time_ms``: the earliest plausible time (hand-made lakes use small times).
-    ``erased``: normalised emails of customers erased from the lake, whose records landing
-    later count as no consent."""
+    ``erased``: normalised emails of customers erased from the lake, and ``erased_serials``
+    the serial numbers only they carried: their lines landing later are dropped, counted as
+    ``erased``. ``now_ms``: the run's start (now when not given)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown consent policy {policy!r}; expected one of {POLICIES}")
     since_consent = policy == "since_consent"
-    customers = _read_source(root, "customer", earliest_time_ms)
-    readings = _read_source(root, "accelerometer", earliest_time_ms)
-    steps = _read_source(root, "step_trainer", earliest_time_ms)
+    gone = Erased(frozenset(erased), frozenset(erased_serials))
+    customers = _read_source(root, "customer", earliest_time_ms, now_ms, gone)
+    readings = _read_source(root, "accelerometer", earliest_time_ms, now_ms, gone)
+    steps = _read_source(root, "step_trainer", earliest_time_ms, now_ms, gone)
 
     # Rule 3: the current record of every email; consenting ones form customer_trusted.
     current: dict[str, tuple[int, str, dict[str, Any]]] = {}
@@ -304,7 +393,7 @@ def compute_expected(
     customer_rows: dict[str, Row] = {}
     for email, (_, _, values) in current.items():
         research = values["shareWithResearchAsOfDate"]
-        if isinstance(research, int) and email not in erased:
+        if isinstance(research, int):
             consent[email] = research
             customer_rows[email] = tuple(
                 email if name == "email" else values[name] for name in _CUSTOMER_COLUMNS
@@ -381,6 +470,7 @@ def compute_expected(
             "quarantined": len(customers.quarantined),
             "superseded": len(customers.records) - len(current),
             "no_consent": len(current) - len(customer_rows),
+            "erased": customers.erased_lines,
             "blank_lines": customers.blank_lines,
         },
         "accelerometer_trusted": {
@@ -389,6 +479,7 @@ def compute_expected(
             "quarantined": len(readings.quarantined),
             "duplicate": len(readings.records) - len(distinct_readings),
             **reading_counts,
+            "erased": readings.erased_lines,
             "blank_lines": readings.blank_lines,
         },
         "step_trainer_trusted": {
@@ -397,6 +488,7 @@ def compute_expected(
             "quarantined": len(steps.quarantined),
             "duplicate": len(steps.records) - len(distinct_steps),
             **step_counts,
+            "erased": steps.erased_lines,
             "blank_lines": steps.blank_lines,
         },
     }

@@ -7,10 +7,10 @@ version, and that every table and quarantine is what the independent reference c
 import contextlib
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import pytest
@@ -19,12 +19,12 @@ from pyspark.sql import SparkSession
 from stedi_assets.build_inputs import (
     BuildInputs,
     BuildRecord,
-    LandingFileEntry,
     added_files,
     reusable,
     secret_digest,
 )
-from stedi_assets.contract import plausibility
+from stedi_assets.contract import landing, plausibility
+from stedi_assets.landing.store import LandingFile
 from stedi_assets.progress import RunNarrator
 from stedi_assets.publishing import FULL_REFRESH_TAG
 from stedi_assets.sample_data import write_sample_landing
@@ -58,7 +58,7 @@ ANY_TIME = ConsentPolicy.ANY_TIME
 # Pure logic: what a record says and when it may be reused.
 
 INPUTS = BuildInputs(
-    landing={"customer": [LandingFileEntry("file:/lake/customer/landing/c.json", 10, 1)]},
+    landing={"customer": [LandingFile("customer/landing/c.json", 10, "1:1:1")]},
     upstream={"erasure/log": None},
     settings={"consent_policy": "since_consent", "erasure_salt": secret_digest("pepper")},
 )
@@ -89,7 +89,7 @@ def test_commit_metadata_that_is_no_record_means_rebuild(text: str | None) -> No
 def test_a_build_is_reused_only_for_the_same_inputs() -> None:
     same = BuildInputs(INPUTS.landing, INPUTS.upstream, dict(INPUTS.settings))
     assert reusable(record(), same, latest_time_ms=0)
-    rewritten = {"customer": [LandingFileEntry("file:/lake/customer/landing/c.json", 10, 2)]}
+    rewritten = {"customer": [LandingFile("customer/landing/c.json", 10, "1:1:2")]}
     changed = [
         BuildInputs(rewritten, INPUTS.upstream, INPUTS.settings),
         BuildInputs({"customer": []}, INPUTS.upstream, INPUTS.settings),
@@ -116,8 +116,8 @@ def test_a_record_holds_no_secret() -> None:
     assert secret_digest("pepper") != secret_digest("pepper2") != secret_digest(None)
 
 
-def phone_file(name: str, size: int = 10, modified_ms: int = 1) -> LandingFileEntry:
-    return LandingFileEntry(f"file:/lake/accelerometer/landing/{name}", size, modified_ms)
+def phone_file(name: str, size: int = 10, fingerprint: str = "1:1:1") -> LandingFile:
+    return LandingFile(f"accelerometer/landing/{name}", size, fingerprint)
 
 
 PHONE_INPUTS = BuildInputs(
@@ -133,11 +133,11 @@ def phone_record(first_future_time_ms: int | None = None) -> BuildRecord:
     return dataclasses.replace(
         record(PHONE_INPUTS, first_future_time_ms),
         increment_base=PHONE_INPUTS.increment_base("accelerometer"),
-        increment_files=[[f.path, f.size, f.modified_ms] for f in files],
+        increment_files=[[f.key, f.size, f.fingerprint] for f in files],
     )
 
 
-def with_phone_files(*files: LandingFileEntry, **changes: Any) -> BuildInputs:
+def with_phone_files(*files: LandingFile, **changes: Any) -> BuildInputs:
     return dataclasses.replace(PHONE_INPUTS, landing={"accelerometer": list(files)}, **changes)
 
 
@@ -153,7 +153,7 @@ def test_an_increment_is_the_files_added_when_the_settings_and_earlier_files_are
     not_increments = [
         with_phone_files(b),  # a deleted
         with_phone_files(phone_file("a.json", size=11), b),  # a rewritten
-        with_phone_files(phone_file("a.json", modified_ms=2), b),
+        with_phone_files(phone_file("a.json", fingerprint="1:1:2"), b),  # same size, changed
         with_phone_files(a, b, settings={**INPUTS.settings, "consent_policy": "any_time"}),
     ]
     for inputs in not_increments:
@@ -259,35 +259,33 @@ def json_objects(path: Path) -> list[dict]:
 
 
 @contextlib.contextmanager
-def disguised(paths: list[Path]) -> Iterator[None]:
-    """Each file's bytes replaced by others of the same size, its modification time put back:
-    a run that read one would quarantine every line of it."""
-    originals = {}
-    for path in paths:
-        stat = path.stat()
-        originals[path] = (path.read_bytes(), stat.st_mtime_ns)
-        path.write_bytes(b"!" * stat.st_size)
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    try:
-        yield
-    finally:
-        for path, (content, modified_ns) in originals.items():
-            path.write_bytes(content)
-            os.utime(path, ns=(modified_ns, modified_ns))
+def landing_files_read() -> Iterator[list[str]]:
+    """The names of the landing files the runs inside have Spark read: every read of landing
+    lines goes through `contract.landing.read_landing_lines`, with the files by path."""
+    read: list[str] = []
+    reader = landing.read_landing_lines
+
+    def recorded(spark: SparkSession, files: list[str]) -> Any:
+        read.extend(Path(file).name for file in files)
+        return reader(spark, files)
+
+    with mock.patch.object(landing, "read_landing_lines", recorded):
+        yield read
 
 
 def assert_nothing_is_rebuilt_or_read(
     spark: SparkSession, lake: Path, instance: dg.DagsterInstance
 ) -> None:
-    """A run with no landing change adds no Delta version and reads no landing file (every
-    one is `disguised` for the run). It reports each table's published version: its checks as
-    published, its preview, a line per asset saying so."""
+    """A run with no landing change adds no Delta version and reads no landing file. It
+    reports each table's published version: its checks as published, its preview, a line per
+    asset saying so."""
     versions = table_versions(lake)
     tables = {path: read_rows(spark, lake / path) for path in ALL_TABLES}
-    with disguised(list(lake.glob("*/landing/*"))):
+    with landing_files_read() as read:
         result = materialize_lake(lake, spark, instance=instance)
 
     assert result.success
+    assert read == []
     assert table_versions(lake) == versions
     assert {path: read_rows(spark, lake / path) for path in ALL_TABLES} == tables
     materializations = result.get_asset_materialization_events()
@@ -300,7 +298,7 @@ def assert_nothing_is_rebuilt_or_read(
     assert len(narrated) == 5
     assert all(line.endswith("(unchanged: the published version)") for line in narrated)
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 5 * 2 + 3 * 2  # every check of every table, as published
+    assert len(evaluations) == 5 * 2 + 3 * 3  # every check of every table, as published
     assert all(e.passed or e.severity == dg.AssetCheckSeverity.WARN for e in evaluations)
 
 
@@ -315,13 +313,13 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     assert_nothing_is_rebuilt_or_read(spark, lake, instance)
 
     # New device readings: the customer and phone tables are kept, and of the device files
-    # only the new one is read (the others are disguised for the run).
+    # only the new one is read.
     before = table_versions(lake)
-    earlier_device_files = list(lake.glob("step_trainer/landing/*"))
     shifted_copy(lake, "step_trainer", "sensorReadingTime", "step_trainer-0100.json")
-    with disguised(earlier_device_files):
+    with landing_files_read() as read:
         result = materialize_lake(lake, spark)
     assert result.success
+    assert read == ["step_trainer-0100.json"]
     assert rebuilt_since(before, lake) == DEVICE_READINGS
     assert new_landing_files(result) == {"step_trainer_trusted": 1}
     assert_lake_matches(spark, lake, compute_expected(lake))
@@ -330,11 +328,11 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     # the curated customers grow by no row, so the device readings are kept, and the pairs
     # read only the phone readings' changes.
     before = table_versions(lake)
-    earlier_phone_files = list(lake.glob("accelerometer/landing/*"))
     shifted_copy(lake, "accelerometer", "timestamp", "accelerometer-0100.json")
-    with disguised(earlier_phone_files):
+    with landing_files_read() as read:
         result = materialize_lake(lake, spark, instance=instance)
     assert result.success
+    assert read == ["accelerometer-0100.json"]
     assert rebuilt_since(before, lake) == PHONE_READINGS | {"step_trainer/curated"}
     assert new_landing_files(result) == {"accelerometer_trusted": 1}
     assert upstream_changes(instance, result)["machine_learning_curated"] == (
@@ -401,10 +399,10 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
             if type(c.get("lastUpdateDate")) is int
         ],
     )
-    earlier_customer_files = [p for p in lake.glob("customer/landing/*") if p != regranted]
-    with disguised(earlier_customer_files):
+    with landing_files_read() as read:
         result = materialize_lake(lake, spark)
     assert result.success
+    assert read == [regranted.name]
     changes = row_changes(result)
     assert {table: n for table, n in new_landing_files(result).items() if n} == {
         "customer_trusted": 1

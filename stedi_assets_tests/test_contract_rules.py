@@ -224,9 +224,8 @@ def test_quarantine_names_file_line_and_reason(run, spark: SparkSession) -> None
 def test_every_check_passed_and_accounting_balances(run) -> None:
     _, result = run
     evaluations = result.get_asset_check_evaluations()
-    assert (
-        len(evaluations) == 5 * 2 + 3 * 2
-    )  # schema + privacy on all, accounting + quarantine on trusted
+    # schema + privacy on all; accounting, quarantine and erased lines on trusted tables
+    assert len(evaluations) == 5 * 2 + 3 * 3
     failed = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed}
     # Each trusted source had a quarantined line: a warning, not a failure.
     assert failed == {

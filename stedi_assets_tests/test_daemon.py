@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.conftest import LandingWriter
-from stedi_assets_tests.lakes import dagster_home
+from stedi_assets_tests.erased_lake import SALT
+from stedi_assets_tests.lakes import dagster_home, stedi_command
 
 pytestmark = pytest.mark.slow  # starts processes
 
@@ -45,6 +47,7 @@ def daemon(lake_root: Path, connect_endpoint: str, tmp_path: Path) -> Iterator[s
         "STEDI_SENSOR_INTERVAL": "2",
         "STEDI_EARLIEST_TIME": "1970-01-01",  # hand-made times count from the epoch
         "STEDI_SPARK_REMOTE": connect_endpoint,
+        "STEDI_ERASURE_SALT": SALT,
     }
     with open(tmp_path / "daemon.log", "w") as log:
         process = subprocess.Popen(
@@ -100,3 +103,34 @@ def test_the_daemon_rebuilds_tables_when_files_land(
     write_landing("accelerometer", "day-2.json", [reading("ann@x.com", 6), reading("ann@x.com", 7)])
     wait_for(lambda: row_count(spark, readings) == 3, "the run for a new file", log)
     assert daemon.poll() is None
+
+
+def test_an_erasure_from_the_command_line_waits_its_turn_in_the_run_queue(
+    daemon: subprocess.Popen,
+    spark: SparkSession,
+    lake_root: Path,
+    tmp_path: Path,
+    write_landing: LandingWriter,
+) -> None:
+    """With a daemon serving the queue, `stedi erase` queues its run like the sensor's (one run
+    at a time: it cannot race one) and waits for it to finish."""
+    log = tmp_path / "daemon.log"
+    customers = write_landing("customer", "customers.json", CUSTOMERS)
+    write_landing("step_trainer", "devices.json", [])
+    write_landing("accelerometer", "day-1.json", [reading("ann@x.com", 5)])
+    wait_for(lambda: row_count(spark, lake_root / "customer/curated") == 1, "the first run", log)
+    home = tmp_path / "dagster_home"
+    erased = stedi_command(
+        "erase", "ann@x.com", DAGSTER_HOME=str(home), STEDI_LAKE=str(lake_root),
+        STEDI_ERASURE_SALT=SALT,
+    )  # fmt: skip
+    assert erased.returncode == 0, erased.stdout + erased.stderr
+    assert "Erasure queued as run" in erased.stdout
+    run_id = erased.stdout.split("Erasure queued as run ")[1].split(";")[0]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.job_name == "erase_customer_job"
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED)
+    assert "ann@x.com" not in customers.read_text()
+    assert row_count(spark, lake_root / "customer/trusted") == 0

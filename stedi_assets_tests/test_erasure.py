@@ -3,14 +3,19 @@ under the lake root (landing, tables, Delta logs, checkpoints) holds their email
 device's serial number; every other customer's rows are unchanged; a later record of theirs
 counts as no consent. (The erased lake is the session's `erased_lake`, see `erased_lake.py`.)"""
 
+import bz2
+import gzip
 import json
 import os
 import subprocess
 import sys
+import zlib
 
 from pyspark.sql import SparkSession
 
-from stedi_assets.erasure.matching import email_hash
+from stedi_assets import delta_tables
+from stedi_assets.build_inputs import BuildRecord
+from stedi_assets.erasure.matching import ErasedPeople, email_hash, searchable, without_erased
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, ErasedLake, mentions
 from stedi_assets_tests.lakes import files_containing, materialize_lake, read_rows
 
@@ -39,7 +44,7 @@ def test_the_log_and_the_run_hold_a_hash_not_the_email(
     assert email not in json.dumps(result.dagster_run.run_config).lower()
 
 
-def test_a_later_record_of_an_erased_customer_counts_as_no_consent(
+def test_a_later_record_of_an_erased_customer_is_dropped_as_erased(
     erased_lake: ErasedLake, spark: SparkSession
 ) -> None:
     """(Runs again over the shared lake: tests that read it after the erasure use
@@ -56,9 +61,12 @@ def test_a_later_record_of_an_erased_customer_counts_as_no_consent(
     assert materialize_lake(lake, spark, erasure_salt=SALT).success
     emails = {row[0] for row in read_rows(spark, lake / "customer/trusted", ["email"])}
     assert email not in emails and emails
-    assert not any(
-        r[0] == serial for r in read_rows(spark, lake / "step_trainer/trusted", ["serialNumber"])
-    )
+    for path in ALL_TABLES:  # not in any table, not even the parsed records or the quarantine
+        assert not any(mentions(row, email, serial) for row in read_rows(spark, lake / path))
+    commit = delta_tables.latest_commit(spark, str(lake / "customer/trusted"))
+    record_ = BuildRecord.from_json(commit[1] if commit else None)
+    assert record_ is not None and record_.accounting is not None
+    assert record_.accounting["erased"] == 1
 
 
 def test_the_cli_prints_the_hash_the_job_takes() -> None:
@@ -70,3 +78,35 @@ def test_the_cli_prints_the_hash_the_job_takes() -> None:
         check=True,
     )
     assert completed.stdout.strip() == email_hash("ann@x.com", SALT)
+
+
+PEOPLE = ErasedPeople(SALT, frozenset([email_hash("ann@example.com", SALT)]), frozenset(["S-9"]))
+
+
+def test_the_matcher_judges_any_line_and_decodes_escapes() -> None:
+    """Nothing parses a whole line: a line nested 100,000 deep is judged (Python's JSON parser
+    would exhaust its recursion), and an email written with escapes is found decoded."""
+    assert not PEOPLE.mentioned_in("[" * 100_000 + "]" * 100_000)
+    assert PEOPLE.mentioned_in('{"user":"ann@ex\\u0061mple.com","timestamp":"late"}')
+    assert PEOPLE.mentioned_in('{"note": "write to Ann@Example.com ", "x": 1}')
+    assert PEOPLE.mentioned_in('{"email": "  ANN@example.com\\t"}')
+    assert PEOPLE.mentioned_in('{"sensorReadingTime": 1, "serialNumber": S-9}')
+    assert not PEOPLE.mentioned_in('{"user":"bob@example.com","x":"\\ud800"}')
+
+
+def test_landing_files_compressed_as_spark_reads_them_are_rewritten_or_named() -> None:
+    lines = b'{"user":"ann@example.com","timestamp":1}\n{"user":"bob@x.com","timestamp":1}\n'
+    for name, compress, decompress in [
+        ("a.json.gz", gzip.compress, gzip.decompress),
+        ("a.json.bz2", bz2.compress, bz2.decompress),
+        ("a.json.deflate", zlib.compress, zlib.decompress),
+    ]:
+        content, removed = without_erased(name, compress(lines), PEOPLE)
+        assert removed == 1, name
+        assert decompress(content) == b'{"user":"bob@x.com","timestamp":1}\n', name
+    assert [searchable(name) for name in ("a.json.zst", "a.json.lz4", "a.snappy", "a.json")] == [
+        False,
+        False,
+        False,
+        True,
+    ]

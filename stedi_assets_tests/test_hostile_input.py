@@ -29,6 +29,7 @@ from stedi_assets.contract.readings import (
     phone_consent,
 )
 from stedi_assets.trusted.tables import ACCELEROMETER_TRUSTED, STEP_TRAINER_TRUSTED
+from stedi_assets_tests.lakes import landing_uris
 
 RANGES = PlausibleRanges.as_of()
 TIME = 1_650_000_000_000
@@ -142,7 +143,8 @@ def write_files(folder: Path, files: list[tuple[str, bytes]]) -> str:
 def customers(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("customers") / "landing"
     text = "".join(json.dumps(record) + "\n" for record in CUSTOMERS)
-    parsed = load_customers(spark, write_files(folder, [("c.json", text.encode())]), RANGES)
+    written = write_files(folder, [("c.json", text.encode())])
+    parsed = load_customers(spark, landing_uris(Path(written)), RANGES)
     return build_customer_trusted(parsed).rows.persist(), current_customer_records(parsed)
 
 
@@ -168,7 +170,7 @@ HOSTILE = settings(
 @given(files=landing_files(readings()))
 def test_hostile_accelerometer_files(spark: SparkSession, tmp_path_factory, customers, files):
     folder = write_files(tmp_path_factory.mktemp("accelerometer") / "landing", files)
-    parsed = load_landing(spark, folder, ACCELEROMETER, RANGES)
+    parsed = load_landing(spark, landing_uris(Path(folder)), ACCELEROMETER, RANGES)
     customer_trusted, _ = customers
     build = build_accelerometer_trusted(parsed, phone_consent(customer_trusted), since_consent=True)
     assert_accounted_and_valid(build, files, ACCELEROMETER_TRUSTED)
@@ -181,7 +183,7 @@ def test_hostile_accelerometer_files(spark: SparkSession, tmp_path_factory, cust
 @given(files=landing_files(device_readings()))
 def test_hostile_step_trainer_files(spark: SparkSession, tmp_path_factory, customers, files):
     folder = write_files(tmp_path_factory.mktemp("step_trainer") / "landing", files)
-    parsed = load_landing(spark, folder, STEP_TRAINER, RANGES)
+    parsed = load_landing(spark, landing_uris(Path(folder)), STEP_TRAINER, RANGES)
     customer_trusted, current = customers
     attribution = device_attribution(current, customer_trusted)
     build = build_step_trainer_trusted(parsed, attribution, since_consent=True)

@@ -1,17 +1,20 @@
-"""Whatever sequence of landing changes arrives, a run leaves every table and quarantine equal to
-what the independent reference computes from the files as they are, under both consent policies,
-and a run interrupted after any number of its table commits is completed by the next one.
+"""Whatever sequence of landing changes arrives, the run the landing sensor requests leaves every
+table and quarantine equal to what the independent reference computes from the files as they
+are, under both consent policies, and a run interrupted after any number of its table commits
+is completed when the daemon runs it again.
 
-A Hypothesis state machine draws the changes: new files of each source, redelivered copies,
-files rewritten in place and deleted, consent withdrawn and granted, consent dates moved earlier
-and later, serial numbers reassigned onto another customer's device and freed again. After each
-change the project's run (which reuses the tables whose inputs did not change) is compared with
-the reference, table by table, as multisets."""
+A Hypothesis state machine draws the changes: new files of each source (some named with glob
+characters), redelivered copies, files rewritten in place (some keeping their size and
+modification time, as `cp -p` does) and deleted, consent withdrawn and granted, consent dates
+moved earlier and later, serial numbers reassigned onto another customer's device and freed
+again, withdrawals dated ahead and the clock moving past them, erasures, and files delivered
+again after an erasure. After each change the sensor ticks, and only the tables it requests
+run (each reusing what did not change); then every table is compared with the reference, as
+multisets."""
 
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import dagster as dg
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,10 +37,14 @@ from pyspark.sql import SparkSession
 
 from stedi_assets import delta_tables
 from stedi_assets.build_inputs import BuildRecord
+from stedi_assets.contract import plausibility
 from stedi_assets.settings import ConsentPolicy
-from stedi_assets_tests.erased_lake import SALT, erase
+from stedi_assets_tests.erased_lake import SALT, erase, serial_carriers
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
-from stedi_assets_tests.reference_contract import SOURCES, compute_expected
+from stedi_assets_tests.reference_contract import SOURCES, Erased, compute_expected
+from stedi_assets_tests.test_sensors import Sensor
+
+HOUR_MS = 3_600_000
 
 EMAILS = ["ann@x.com", "bob@x.com", "cy@x.com"]
 SERIALS = ["S1", "S2", "S3"]
@@ -87,12 +95,19 @@ MALFORMED = st.sampled_from([[], ["not json"], ['{"user": 5}']])
 
 
 def lake_matches_reference(
-    spark: SparkSession, lake: Path, policy: ConsentPolicy, erased: frozenset[str]
+    spark: SparkSession, lake: Path, policy: ConsentPolicy, erased: Erased, now_ms: int
 ) -> bool:
     """Every table and quarantine equals the reference's, as a multiset, and each trusted
     table's accounting (recorded with its published version) the reference's; whether any
     table has a row (a comparison of empty tables proves little)."""
-    expected = compute_expected(lake, policy=policy.value, earliest_time_ms=0, erased=erased)
+    expected = compute_expected(
+        lake,
+        policy=policy.value,
+        earliest_time_ms=0,
+        erased=erased.emails,
+        erased_serials=erased.serials,
+        now_ms=now_ms,
+    )
     for table in TABLE_PATHS:
         assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
     for table, wanted in expected.accounting.items():
@@ -135,6 +150,15 @@ def interrupted_after(commits: int) -> Iterator[None]:
         yield
 
 
+CLOCK = {"now_ms": 0}
+"""The machine's clock: what `PlausibleRanges.as_of` (the runs') and the sensor see as now."""
+START_MS = 100 - 24 * HOUR_MS
+"""So that the latest plausible time starts at 100: every drawn time (0 to 30) is plausible,
+and the withdrawals dated ahead (101 to 150) are not, until the clock passes them."""
+NAME_SUFFIXES = st.sampled_from(["", "", "[1]", "{a,b}", "*", "?", " +%20"])
+"""Names of new files: plain, or with characters Spark's reader would expand as a glob."""
+
+
 class LandingChanges(RuleBasedStateMachine):
     spark: SparkSession
     policy: ConsentPolicy
@@ -144,27 +168,64 @@ class LandingChanges(RuleBasedStateMachine):
         super().__init__()
         self.lake = Path(tempfile.mkdtemp(dir=self.scratch)) / "lake"
         self.files: dict[str, list[Path]] = {source: [] for source in RECORDS}
+        self.delivered: list[tuple[str, bytes]] = []
+        """Every file's content as it first landed (an erasure rewrites landing files)."""
         self.written = 0
         self.rows_seen = False
-        self.erased: frozenset[str] = frozenset()
+        self.erased = Erased()
+        CLOCK["now_ms"] = START_MS
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.sensor = Sensor(self.instance, str(self.lake))
 
-    def write(self, source: str, records: list[dict], malformed: list[str], path: Path) -> None:
-        lines = [json.dumps(record) for record in records] + malformed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    def lines(self, records: list[dict], malformed: list[str]) -> str:
+        return "".join(json.dumps(record) + "\n" for record in records) + "".join(
+            line + "\n" for line in malformed
+        )
 
-    def new_file(self, source: str, records: list[dict], malformed: list[str]) -> None:
+    def land(self, source: str, text: str, suffix: str = "") -> None:
         self.written += 1
-        path = self.lake / source / "landing" / f"{source}-{self.written:03}.json"
-        self.write(source, records, malformed, path)
+        path = self.lake / source / "landing" / f"{source}-{self.written:03}{suffix}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
         self.files[source].append(path)
+        self.delivered.append((source, path.read_bytes()))
+
+    def new_file(
+        self, source: str, records: list[dict], malformed: list[str], suffix: str = ""
+    ) -> None:
+        self.land(source, self.lines(records, malformed), suffix)
+
+    def sensor_request(self) -> list[dg.AssetKey] | None:
+        """What the landing sensor asks for now (None: nothing)."""
+        result = self.sensor.tick()
+        if isinstance(result, dg.SkipReason):
+            return None
+        (request,) = result.run_requests
+        return list(request.asset_selection)
+
+    def materialize(self, selection: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
+        return materialize_lake(
+            self.lake,
+            self.spark,
+            policy=self.policy,
+            erasure_salt=SALT,
+            selection=selection,
+            instance=self.instance,
+            **HAND_MADE_TIMES,
+        )
+
+    def compare(self) -> None:
+        self.rows_seen |= lake_matches_reference(
+            self.spark, self.lake, self.policy, self.erased, CLOCK["now_ms"]
+        )
 
     def run(self) -> None:
-        result = materialize_lake(
-            self.lake, self.spark, policy=self.policy, erasure_salt=SALT, **HAND_MADE_TIMES
-        )
-        assert result.success
-        self.rows_seen |= lake_matches_reference(self.spark, self.lake, self.policy, self.erased)
+        """The sensor's run, as the daemon launches it: only the tables the sensor asks for;
+        every table must then be the reference's."""
+        selection = self.sensor_request()
+        if selection is not None:
+            assert self.materialize(selection).success
+        self.compare()
 
     @initialize(
         people=customers, phones=phone_readings, devices=device_readings, malformed=MALFORMED
@@ -178,20 +239,24 @@ class LandingChanges(RuleBasedStateMachine):
         self.new_file("step_trainer", devices, [])
         self.run()
 
-    @rule(data=st.data(), source=st.sampled_from(list(RECORDS)), malformed=MALFORMED)
-    def a_new_file(self, data: st.DataObject, source: str, malformed: list[str]) -> None:
+    @rule(
+        data=st.data(),
+        source=st.sampled_from(list(RECORDS)),
+        malformed=MALFORMED,
+        suffix=NAME_SUFFIXES,
+    )
+    def a_new_file(
+        self, data: st.DataObject, source: str, malformed: list[str], suffix: str
+    ) -> None:
         """New readings, or customer records: withdrawals, grants, moved consent dates,
         serial numbers reassigned or freed (the pools are small, so they collide)."""
-        self.new_file(source, data.draw(RECORDS[source]), malformed)
+        self.new_file(source, data.draw(RECORDS[source]), malformed, suffix)
         self.run()
 
     @rule(data=st.data(), source=st.sampled_from(list(RECORDS)))
     def a_file_redelivered(self, data: st.DataObject, source: str) -> None:
         original = data.draw(st.sampled_from(self.files[source]))
-        self.written += 1
-        copy = original.with_name(f"{source}-{self.written:03}-redelivered.json")
-        shutil.copyfile(original, copy)
-        self.files[source].append(copy)
+        self.land(source, original.read_text(encoding="utf-8"), "-redelivered")
         self.run()
 
     @rule(data=st.data(), source=st.sampled_from(list(RECORDS)), malformed=MALFORMED)
@@ -199,7 +264,23 @@ class LandingChanges(RuleBasedStateMachine):
         self, data: st.DataObject, source: str, malformed: list[str]
     ) -> None:
         path = data.draw(st.sampled_from(self.files[source]))
-        self.write(source, data.draw(RECORDS[source]), malformed, path)
+        path.write_text(self.lines(data.draw(RECORDS[source]), malformed), encoding="utf-8")
+        self.run()
+
+    @rule(data=st.data(), source=st.sampled_from(list(RECORDS)))
+    def a_file_rewritten_keeping_its_size_and_time(self, data: st.DataObject, source: str) -> None:
+        """As `cp -p` or an upload in the same second leaves it: other records, the same
+        length (records left out until they fit, then spaces), the modification time put
+        back."""
+        path = data.draw(st.sampled_from(self.files[source]))
+        stat = path.stat()
+        lines = [json.dumps(record) for record in data.draw(RECORDS[source])]
+        while lines and len("\n".join(lines)) + 1 > stat.st_size:
+            lines.pop()
+        text = "\n".join(lines)
+        path.write_text(text + " " * (stat.st_size - len(text) - 1) + "\n", encoding="utf-8")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert path.stat().st_size == stat.st_size
         self.run()
 
     @rule(data=st.data(), source=st.sampled_from(list(RECORDS)))
@@ -211,12 +292,40 @@ class LandingChanges(RuleBasedStateMachine):
         self.files[source].remove(path)
         self.run()
 
+    @rule(email=st.sampled_from(EMAILS), serial=st.sampled_from(SERIALS), ahead=st.integers(1, 50))
+    def a_withdrawal_dated_ahead(self, email: str, serial: str, ahead: int) -> None:
+        """A withdrawal dated beyond the allowed future: quarantined until the clock reaches it."""
+        latest = CLOCK["now_ms"] + 24 * HOUR_MS
+        record = {
+            "email": email,
+            "serialNumber": serial,
+            "lastUpdateDate": latest + ahead,
+            "shareWithResearchAsOfDate": None,
+        }
+        self.new_file("customer", [record], [])
+        self.run()
+
+    @rule(milliseconds=st.integers(10, 60))
+    def the_clock_moves_on(self, milliseconds: int) -> None:
+        """No file changes; the sensor alone decides whether a table must be judged again."""
+        CLOCK["now_ms"] += milliseconds
+        self.run()
+
     @rule(email=st.sampled_from(EMAILS), vacuum_now=st.booleans())
     def a_customer_erased(self, email: str, vacuum_now: bool) -> None:
         """An erasure (their lines and rows removed, the history vacuumed now or after the
-        retention); a record of theirs landing later counts as no consent."""
+        retention); their data landing later is dropped as `erased`, with their device's."""
+        carriers = serial_carriers(self.lake)
+        only_theirs = {serial for serial, emails in carriers.items() if emails == {email}}
         assert erase(self.lake, email, vacuum_now=vacuum_now).success
-        self.erased |= {email}
+        self.erased = Erased(self.erased.emails | {email}, self.erased.serials | only_theirs)
+        self.run()
+
+    @rule(data=st.data())
+    def a_file_delivered_again_after_an_erasure(self, data: st.DataObject) -> None:
+        """A file as it first landed, before any erasure rewrote it, delivered again."""
+        source, content = data.draw(st.sampled_from(self.delivered))
+        self.land(source, content.decode("utf-8"), "-again")
         self.run()
 
     @rule(
@@ -227,16 +336,17 @@ class LandingChanges(RuleBasedStateMachine):
     def a_run_interrupted_then_completed(
         self, source: str, data: st.DataObject, commits: int
     ) -> None:
-        """A change, a run stopped after `commits` table commits (a trusted table commits its
-        quarantine, a reading table then its parsed records, then its rows), then a run that
-        must give the reference's tables."""
+        """A change, the sensor's run stopped after `commits` table commits (a trusted table
+        commits its quarantine, a reading table then its parsed records, then its rows), then
+        that run again, as the daemon retries a run whose worker died: it must give the
+        reference's tables."""
         self.new_file(source, data.draw(RECORDS[source]), [])
+        selection = self.sensor_request()
+        assert selection is not None
         with interrupted_after(commits):
-            # Fails, unless the change needs no more than `commits` commits.
-            materialize_lake(
-                self.lake, self.spark, policy=self.policy, erasure_salt=SALT, **HAND_MADE_TIMES
-            )
-        self.run()
+            self.materialize(selection)  # fails, unless the change needs no more commits
+        assert self.materialize(selection).success
+        self.compare()
 
     @invariant()
     def some_table_has_had_rows(self) -> None:
@@ -246,8 +356,14 @@ class LandingChanges(RuleBasedStateMachine):
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", list(ConsentPolicy))
 def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
-    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy
+    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    as_of = plausibility.PlausibleRanges.as_of
+    monkeypatch.setattr(
+        plausibility.PlausibleRanges,
+        "as_of",
+        classmethod(lambda cls, now_ms=None, **ranges: as_of(CLOCK["now_ms"], **ranges)),
+    )
     machine = type(
         f"LandingChanges_{policy.value}",
         (LandingChanges,),

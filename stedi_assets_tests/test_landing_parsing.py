@@ -20,6 +20,10 @@ from stedi_assets.contract.landing import (
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.contract.readings import build_accelerometer_trusted
+from stedi_assets.landing.store import landing_store
+from stedi_assets.publishing import Sources, current_inputs
+from stedi_assets.resources import LakeResource
+from stedi_assets_tests.lakes import landing_uris
 
 # Most lines here use small times: every time from the epoch on is plausible in these tests.
 RANGES = PlausibleRanges.as_of(earliest_time="1970-01-01")
@@ -34,7 +38,7 @@ def parse(
 ) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part.json").write_bytes(content)
-    parsed = load_landing(spark, str(folder), source, ranges, keep_valid_lines=True)
+    parsed = load_landing(spark, landing_uris(folder), source, ranges, keep_valid_lines=True)
     rows = number_lines(parsed, parsed).orderBy("line_number").collect()
     return [row.asDict() for row in rows]
 
@@ -231,16 +235,25 @@ def test_valid_lines_text_is_dropped_unless_asked_for(spark: SparkSession, tmp_p
     folder = tmp_path / "l"
     folder.mkdir()
     (folder / "part.json").write_text(GOOD_READING + "\n{oops\n")
-    parsed = load_landing(spark, str(folder), ACCELEROMETER, RANGES)
+    parsed = load_landing(spark, landing_uris(folder), ACCELEROMETER, RANGES)
     numbered = number_lines(parsed, parsed).orderBy("line_number")
     assert [row["line"] for row in numbered.collect()] == [None, "{oops"]
 
 
 def test_a_missing_landing_folder_is_a_clear_error(spark: SparkSession, tmp_path: Path) -> None:
+    lake = LakeResource(root=str(tmp_path / "nowhere"))
+    store = landing_store(lake.layout, s3_client_factory=None)
     with pytest.raises(
-        FileNotFoundError, match=r"No landing folder at .*/nowhere: check STEDI_LAKE"
+        FileNotFoundError, match=r"No landing folder at .*/nowhere/customer/landing: check"
     ):
-        read_landing_lines(spark, str(tmp_path / "nowhere"))
+        current_inputs(spark, lake, store, Sources(landing=["customer"]))
+
+
+def test_a_listed_file_gone_before_it_is_read_is_a_clear_error(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    with pytest.raises(FileNotFoundError, match=r"A landing file listed for this run is gone"):
+        read_landing_lines(spark, [str(tmp_path / "gone.json")])
 
 
 # Field values as JSON text: plain ones (the fast path cuts them out of the line) and ones only

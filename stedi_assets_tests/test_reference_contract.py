@@ -92,6 +92,7 @@ def test_crlf_bom_blank_lines_and_line_numbers(tmp_path: Path) -> None:
         "quarantined": 2,
         "superseded": 0,
         "no_consent": 0,
+        "erased": 0,
         "blank_lines": 5,
     }
     assert expected.quarantined["customer"] == [("a.json", 5), ("b.json", 3)]
@@ -311,6 +312,7 @@ def test_consent_withdrawal_and_grant(tmp_path: Path) -> None:
         "quarantined": 0,
         "superseded": 2,
         "no_consent": 1,
+        "erased": 0,
         "blank_lines": 0,
     }
     assert expected.accelerometer_trusted == [("bob@x.com", 500, 0.5, -0.5, 1.0)]
@@ -386,6 +388,7 @@ def test_readings_need_consent_and_policy_decides_early_ones(tmp_path: Path) -> 
         "duplicate": 0,
         "no_consent": 2,
         "before_consent": 1,
+        "erased": 0,
         "blank_lines": 0,
     }
     assert any_time.accounting["accelerometer_trusted"]["before_consent"] == 0
@@ -466,6 +469,7 @@ def test_step_readings_attribution(tmp_path: Path) -> None:
         "withheld": 1,
         "no_consent": 4,
         "before_consent": 1,
+        "erased": 0,
         "blank_lines": 0,
     }
     assert (999, "S-ANN", 200) in any_time.step_trainer_trusted

@@ -2,6 +2,7 @@
 against a real S3-compatible HTTP server on loopback, with the same tables as on a folder."""
 
 import os
+import shutil
 import subprocess
 import time
 from collections import Counter
@@ -69,6 +70,8 @@ def test_the_graph_on_s3_gives_the_same_tables_as_on_a_folder(
 ) -> None:
     local = tmp_path / "lake"
     write_sample_landing(local, customers=60, seed=11)
+    first = sorted((local / "accelerometer/landing").iterdir())[0]
+    shutil.copy(first, first.with_name("again [1] {a,b}*?.json"))  # read as named, not a glob
     s3_root = f"s3://{s3_bucket}/stedi"
     upload_landing(local, s3_root, s3_endpoint)
 
@@ -120,6 +123,21 @@ def test_the_sensor_lists_s3_and_sees_a_new_object(
             "machine_learning_curated",
             "step_trainer_trusted",
         ]
+
+
+def test_an_object_rewritten_with_the_same_size_in_the_same_second_is_seen(
+    s3_endpoint: str, s3_bucket: str
+) -> None:
+    """S3's LastModified has a resolution of one second: the listing every run and the sensor
+    share fingerprints an object by its ETag, which its content moves."""
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    store = landing_store(LakeLayout(f"s3://{s3_bucket}/lake"), lambda: client)
+    store.write("customer", "c.json", b'{"consent": 1}\n')
+    (before,) = store.list_files("customer")
+    store.write("customer", "c.json", b'{"consent": 0}\n')
+    (after,) = store.list_files("customer")
+    assert (before.key, before.size) == (after.key, after.size)
+    assert before.fingerprint != after.fingerprint
 
 
 def test_the_sensor_pages_through_thousands_of_keys(s3_endpoint: str, s3_bucket: str) -> None:

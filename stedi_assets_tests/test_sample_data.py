@@ -115,7 +115,9 @@ def test_every_fault_is_injected_at_least_once(lake: tuple[Path, SampleSummary])
 def test_every_outcome_of_the_contract_occurs(expected: Expected) -> None:
     assert all(expected.quarantined[source] for source in SOURCES)
     for table, counts in expected.accounting.items():
-        assert all(count > 0 for count in counts.values()), (table, counts)
+        # Sample data comes before any erasure: no line of an erased person can be in it.
+        occurring = {kind: count for kind, count in counts.items() if kind != "erased"}
+        assert all(count > 0 for count in occurring.values()), (table, counts)
     assert expected.customers_curated
     assert len(expected.customers_curated) < len(expected.customer_trusted)
     assert expected.machine_learning_curated

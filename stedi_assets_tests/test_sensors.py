@@ -1,11 +1,15 @@
 """The landing sensor with a real Dagster instance: the right assets, once, whatever happens."""
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
+from dagster._core.storage.tags import RUN_FAILURE_REASON_TAG
 from dagster_aws.s3 import S3Resource
 
 from stedi_assets import defs
@@ -51,9 +55,11 @@ class Sensor:
 def requested_assets(result: dg.SensorResult | dg.SkipReason) -> list[str]:
     assert isinstance(result, dg.SensorResult), getattr(result, "skip_message", result)
     (request,) = result.run_requests
-    # A failed run is retried by the daemon, a bounded number of times, every step again.
+    # A run whose worker died is retried by the daemon, a bounded number of times, every step
+    # again; a run a step failed (a failed check) is not.
     assert request.tags["dagster/max_retries"] == "2"
     assert request.tags["dagster/retry_strategy"] == "ALL_STEPS"
+    assert request.tags["dagster/retry_on_asset_or_op_failure"] == "false"
     return sorted(key.to_user_string() for key in request.asset_selection)
 
 
@@ -139,7 +145,7 @@ def test_a_burst_of_files_is_one_run_and_the_cursor_survives_a_restart(
     restarted = Sensor(instance, str(tmp_path))
     restarted.cursor = sensor.cursor  # what the daemon reads back after a restart
     assert isinstance(restarted.tick(), dg.SkipReason)
-    assert len(decode_cursor(sensor.cursor)["accelerometer"]) == 100
+    assert len(decode_cursor(sensor.cursor).listing["accelerometer"]) == 100
 
 
 def test_files_arriving_during_a_run_wait_for_it_and_are_not_lost(
@@ -170,14 +176,57 @@ def test_files_arriving_during_a_run_wait_for_it_and_are_not_lost(
 def test_run_keys_differ_when_a_listing_returns_to_an_earlier_state(
     instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
+    """A file deleted and uploaded again unchanged, twice: four changes, four run keys (Dagster
+    launches a run key once), also when the sensor's cursor is reset."""
     sensor = Sensor(instance, str(tmp_path))
     land(tmp_path, "customer", "a.json")
     keys = [sensor.tick().run_requests[0].run_key]
-    extra = land(tmp_path, "customer", "b.json")
+    for _ in range(2):
+        content = land(tmp_path, "customer", "b.json").read_bytes()
+        keys.append(sensor.tick().run_requests[0].run_key)
+        (tmp_path / "customer/landing/b.json").unlink()
+        keys.append(sensor.tick().run_requests[0].run_key)
+        (tmp_path / "customer/landing/b.json").write_bytes(content)
+        keys.append(sensor.tick().run_requests[0].run_key)
+        (tmp_path / "customer/landing/b.json").unlink()
+    sensor.cursor = None  # reset in the UI: every file is new again
     keys.append(sensor.tick().run_requests[0].run_key)
-    extra.unlink()
-    keys.append(sensor.tick().run_requests[0].run_key)
-    assert len(set(keys)) == 3
+    assert len(keys) == len(set(keys)) == 8
+
+
+def failed_run(instance: dg.DagsterInstance, reason: RunFailureReason, tags: dict) -> dg.DagsterRun:
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.FAILURE,
+            tags={**tags, RUN_FAILURE_REASON_TAG: reason.value},
+        )
+    )
+    return run
+
+
+def test_a_run_a_failed_check_stopped_is_not_retried_one_whose_worker_died_is(
+    tmp_path: Path,
+) -> None:
+    """With the project's dagster.yaml (run retries on), Dagster's own rule for the daemon:
+    a sensor run that failed in a step (a blocking check failed) is not run again; one whose
+    run worker died is. (A step that failed for a reason a retry can fix retries itself:
+    `transient`.)"""
+    with dg.instance_for_test(
+        overrides={"run_retries": {"enabled": True, "max_retries": 0}}
+    ) as instance:
+        sensor = Sensor(instance, str(tmp_path))
+        land(tmp_path, "customer", "a.json")
+        (request,) = sensor.tick().run_requests
+        check_failed = failed_run(instance, RunFailureReason.STEP_FAILURE, request.tags)
+        worker_died = failed_run(instance, RunFailureReason.UNEXPECTED_TERMINATION, request.tags)
+        assert not auto_reexecution_should_retry_run(
+            instance, check_failed, RunFailureReason.STEP_FAILURE
+        )
+        assert auto_reexecution_should_retry_run(
+            instance, worker_died, RunFailureReason.UNEXPECTED_TERMINATION
+        )
 
 
 def test_tens_of_thousands_of_files_fit_a_small_cursor(
@@ -190,7 +239,7 @@ def test_tens_of_thousands_of_files_fit_a_small_cursor(
     sensor = Sensor(instance, str(tmp_path))
     result = sensor.tick()
     assert result.asset_events[0].metadata["new_files"].value == 30_000
-    assert len(decode_cursor(sensor.cursor)["accelerometer"]) == 30_000
+    assert len(decode_cursor(sensor.cursor).listing["accelerometer"]) == 30_000
     assert len(sensor.cursor) < 1_000_000  # compressed: well within Dagster's cursor storage
     (folder / "2026-11-27T000042.json").unlink()
     result = sensor.tick()

@@ -20,6 +20,7 @@ from stedi_assets.contract.landing import (
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.sample_data import MIN_FILE_BYTES, write_sample_landing
+from stedi_assets_tests.lakes import landing_uris
 from stedi_assets_tests.reference_contract import (
     EARLIEST_TIME_MS,
     SOURCES,
@@ -45,7 +46,7 @@ def tiny_splits(spark: SparkSession) -> Iterator[None]:
 
 def read(spark: SparkSession, folder: Path, source: LandingSource) -> list[tuple]:
     """(file name, line number, line, reason, typed values…) of every line, in file order."""
-    parsed = load_landing(spark, str(folder), source, RANGES, keep_valid_lines=True)
+    parsed = load_landing(spark, landing_uris(folder), source, RANGES, keep_valid_lines=True)
     rows = [
         (
             Path(row["source_file"]).name,
@@ -61,7 +62,7 @@ def read(spark: SparkSession, folder: Path, source: LandingSource) -> list[tuple
 
 def split_count(spark: SparkSession, folder: Path) -> int:
     return (
-        read_landing_lines(spark, str(folder))
+        read_landing_lines(spark, landing_uris(folder))
         .select("source_file", "split_start")
         .distinct()
         .count()
@@ -87,7 +88,7 @@ def test_split_files_read_exactly_as_whole_files_and_as_the_reference(
     with tiny_splits(spark):
         assert split_count(spark, folder) >= 2 * files  # the files really are read in pieces
         split = read(spark, folder, contract)
-        parsed = load_landing(spark, str(folder), contract, RANGES)
+        parsed = load_landing(spark, landing_uris(folder), contract, RANGES)
         quarantine = sorted(
             (Path(row["source_file"]).name, row["line_number"], row["line"])
             for row in quarantined_lines(parsed).collect()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets.contract.landing import FileSplits, summarize_splits
+from stedi_assets.contract.landing import ERASED, FileSplits, summarize_splits
 
 KEPT = "kept"
 QUARANTINED = "quarantined"
@@ -22,6 +22,8 @@ SUPERSEDED = "superseded"
 NO_CONSENT = "no_consent"
 BEFORE_CONSENT = "before_consent"
 WITHHELD = "withheld"
+LINE_DISPOSITIONS = (QUARANTINED, ERASED)
+"""Where lines go before they are records: quarantined, or dropped as an erased person's."""
 
 
 @dataclass(frozen=True)
@@ -58,24 +60,33 @@ class TrustedBuild:
     records: DataFrame
     """The distinct valid records the build read that no earlier build had read (all of them
     in a full build): what a later increment compares its new lines with."""
+    erased_lines: dict[str, int]
+    """Per landing file read, how many of its lines were an erased person's (dropped): files
+    that deliver their data again, to erase upstream once more."""
 
 
 def valid_records(parsed: DataFrame) -> DataFrame:
-    """The records of a parsed landing source that satisfy the contract's parsing rules."""
-    return parsed.where(~F.col("blank") & F.col("reason").isNull())
+    """The records of a parsed landing source that satisfy the contract's parsing rules, of
+    people who were not erased."""
+    return parsed.where(~F.col("blank") & F.col("reason").isNull() & ~F.col(ERASED))
 
 
 def _summarize_lines(parsed: DataFrame) -> FileSplits:
-    """The line numbering of `parsed`, and its blank and quarantined lines counted, in one
-    aggregate."""
-    blank = F.col("blank")
+    """The line numbering of `parsed`, and its blank, quarantined and erased lines counted, in
+    one aggregate."""
+    erased = F.col(ERASED)
     return summarize_splits(
-        parsed, {"blank": blank, QUARANTINED: ~blank & F.col("reason").isNotNull()}
+        parsed,
+        {
+            "blank": F.col("blank"),
+            QUARANTINED: ~F.col("blank") & F.col("reason").isNotNull() & ~erased,
+            ERASED: erased,
+        },
     )
 
 
 def _quarantined(parsed: DataFrame, splits: FileSplits) -> DataFrame:
-    quarantined = parsed.where(F.col("reason").isNotNull())
+    quarantined = parsed.where(F.col("reason").isNotNull() & ~F.col(ERASED))
     return splits.numbered(quarantined).select("source_file", "line_number", "line", "reason")
 
 
@@ -111,7 +122,8 @@ def trusted_build(
         F.count(F.lit(1)).alias("records"), F.sum("copies").alias("copies")
     )
     counts = dict.fromkeys(dispositions, 0)
-    counts[QUARANTINED] = splits.kind_counts[QUARANTINED]
+    for kind in LINE_DISPOSITIONS:
+        counts[kind] = splits.kind_counts[kind]
     for row in per_disposition.collect():
         counts[row["disposition"]] += row["records"]
         if row["copies"]:
@@ -125,6 +137,11 @@ def trusted_build(
         quarantine=_quarantined(parsed, splits),
         accounting=accounting,
         records=classified.where(F.col("disposition") != DUPLICATE).select(*record_columns),
+        erased_lines={
+            file: counts[ERASED]
+            for file, counts in splits.kind_counts_by_file.items()
+            if counts[ERASED]
+        },
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from stedi_assets.contract.accounting import (
@@ -17,25 +18,22 @@ from stedi_assets.contract.accounting import (
     trusted_build,
     valid_records,
 )
-from stedi_assets.contract.landing import ASCII_WHITESPACE, CUSTOMER, load_landing
+from stedi_assets.contract.erasure import ErasedHashes
+from stedi_assets.contract.identity import normalized_email
+from stedi_assets.contract.landing import CUSTOMER, ERASED, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
 
-CUSTOMER_DISPOSITIONS = (KEPT, QUARANTINED, SUPERSEDED, NO_CONSENT)
+CUSTOMER_DISPOSITIONS = (KEPT, QUARANTINED, SUPERSEDED, NO_CONSENT, ERASED)
 
 
-def normalized_email(email: Column) -> Column:
-    """Emails identify people trimmed and lower-cased, everywhere (customer and accelerometer)."""
-    return F.lower(F.trim(email, F.lit(ASCII_WHITESPACE)))
-
-
-def hashed_email(email: Column, salt: str) -> Column:
-    """The salted SHA-256 of a normalised email: how the erasure log names a person."""
-    return F.sha2(F.concat(F.lit(salt), normalized_email(email)), 256)
-
-
-def load_customers(spark: SparkSession, folder: str, ranges: PlausibleRanges) -> DataFrame:
+def load_customers(
+    spark: SparkSession,
+    files: Sequence[str],
+    ranges: PlausibleRanges,
+    erased: ErasedHashes | None = None,
+) -> DataFrame:
     """Parsed customer landing, with each valid line's text kept for breaking ties."""
-    return load_landing(spark, folder, CUSTOMER, ranges, keep_valid_lines=True)
+    return load_landing(spark, files, CUSTOMER, ranges, keep_valid_lines=True, erased=erased)
 
 
 RECORD_COLUMNS = [*CUSTOMER.columns, "line"]
@@ -73,36 +71,27 @@ def current_customer_records(parsed_customers: DataFrame) -> DataFrame:
     return with_current_flag(parsed_customers).where("is_current").select(*CUSTOMER.columns)
 
 
-def _classified(records: DataFrame, erased_email_hashes: DataFrame | None, salt: str) -> DataFrame:
+def _classified(records: DataFrame) -> DataFrame:
     """Customer records (`customer_records`) with their disposition: superseded unless current,
-    no consent without a consent date or once erased, else kept."""
-    records = _with_current_flag(records)
-    erased = F.lit(False)
-    if erased_email_hashes is not None:
-        erased_hashes = erased_email_hashes.select(F.col("email_hash").alias("erased_hash"))
-        records = records.join(
-            F.broadcast(erased_hashes),
-            hashed_email(F.col("email"), salt) == F.col("erased_hash"),
-            "left",
+    no consent without a consent date, else kept."""
+    return (
+        _with_current_flag(records)
+        .withColumn(
+            "disposition",
+            F.when(~F.col("is_current"), F.lit(SUPERSEDED))
+            .when(F.col("shareWithResearchAsOfDate").isNull(), F.lit(NO_CONSENT))
+            .otherwise(F.lit(KEPT)),
         )
-        erased = F.col("erased_hash").isNotNull()
-    return records.withColumn(
-        "disposition",
-        F.when(~F.col("is_current"), F.lit(SUPERSEDED))
-        .when(F.col("shareWithResearchAsOfDate").isNull() | erased, F.lit(NO_CONSENT))
-        .otherwise(F.lit(KEPT)),
-    ).withColumn("copies", F.lit(0))
+        .withColumn("copies", F.lit(0))
+    )
 
 
-def build_customer_trusted(
-    parsed_customers: DataFrame, erased_email_hashes: DataFrame | None = None, salt: str = ""
-) -> TrustedBuild:
+def build_customer_trusted(parsed_customers: DataFrame) -> TrustedBuild:
     """customer_trusted: the current record of each customer who shares data with research.
 
-    A customer whose email hash is in `erased_email_hashes` (column `email_hash`, salted with
-    `salt`) asked to be erased: any record of theirs that lands later counts as no consent.
-    Its records are every valid record, with its line (`RECORD_COLUMNS`)."""
-    classified = _classified(customer_records(parsed_customers), erased_email_hashes, salt)
+    Its records are every valid record, with its line (`RECORD_COLUMNS`); the records of an
+    erased person (dropped when parsed, `load_landing`) are none of them."""
+    classified = _classified(customer_records(parsed_customers))
     return trusted_build(
         parsed_customers, classified, CUSTOMER.columns, CUSTOMER_DISPOSITIONS, RECORD_COLUMNS
     )
@@ -123,12 +112,7 @@ class CustomerIncrement:
     """Their newest `lastUpdateDate` (for the privacy check)."""
 
 
-def customer_increment(
-    new_customers: DataFrame,
-    records_before: DataFrame,
-    erased_email_hashes: DataFrame | None = None,
-    salt: str = "",
-) -> CustomerIncrement:
+def customer_increment(new_customers: DataFrame, records_before: DataFrame) -> CustomerIncrement:
     """customer_trusted changed by new customer files (`new_customers`, parsed), given every
     record read before (`records_before`, `customer_records`): each customer the new records
     name is judged again over all their records, old and new; no other customer's current
@@ -144,13 +128,13 @@ def customer_increment(
     theirs = earlier.unionByName(new)
     build = trusted_build(
         new_customers,
-        _classified(theirs, erased_email_hashes, salt),
+        _classified(theirs),
         CUSTOMER.columns,
         CUSTOMER_DISPOSITIONS,
         RECORD_COLUMNS,
     )
     counts = dict(build.accounting.counts)
-    before = _classified(earlier, erased_email_hashes, salt).groupBy("disposition").count()
+    before = _classified(earlier).groupBy("disposition").count()
     for row in before.collect():
         counts[row["disposition"]] -= row["count"]
     accounting = Accounting(build.accounting.lines_read, build.accounting.blank_lines, counts)

@@ -9,6 +9,8 @@ silently turn `5` into `"5"`).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.errors import AnalysisException
@@ -16,7 +18,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from stedi_assets.build_inputs import LandingFileEntry
+from stedi_assets.contract.erasure import IDENTITY, ErasedHashes, line_is_erased, record_is_erased
+from stedi_assets.contract.identity import ASCII_WHITESPACE
 from stedi_assets.contract.plausibility import ACCELERATION, DISTANCE, TIME, PlausibleRanges
 
 # JSON types that `schema_of_variant` reports for numbers without fraction or exponent.
@@ -25,8 +28,6 @@ _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
 _ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
 _JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
 _JSON_WHITESPACE_TO_END = r"\}[ \t\r\n]*\z"
-ASCII_WHITESPACE = " \t\n\u000b\f\r"
-"""What blank lines and blank emails consist of, and what emails are trimmed of."""
 # Plain records (`plain_record_pattern`): literals whose text is exactly their value.
 _PLAIN_SPACE = "[ \t]*+"
 _PLAIN_LITERALS = {
@@ -128,45 +129,85 @@ LANDING_SOURCES_BY_NAME = {
 _SPLIT_START = "split_start"
 _SCAN_POSITION = "scan_position"
 _LINE_POSITION = (_SPLIT_START, _SCAN_POSITION)
+_REFUSED = "refused"
 _LINES_SCHEMA = T.StructType(
     [
         T.StructField("source_file", T.StringType()),
         T.StructField(_SPLIT_START, T.LongType()),
         T.StructField(_SCAN_POSITION, T.LongType()),
         T.StructField("line", T.StringType()),
+        T.StructField(_REFUSED, T.StringType()),
     ]
 )
 """What `read_landing_lines` gives."""
 
+REFUSED_COMPRESSIONS = (".bz2", ".deflate", ".lz4", ".snappy", ".zst")
+"""Endings Spark's line reader would decompress by, which the contract does not read: only
+uncompressed and gzip (`.gz`) files are landing data, so that everything that reads landing
+files (the erasure among them) reads the same lines."""
+_GLOB_CHARACTERS = re.compile(r"([\\\[\]{}*?])")
 
-def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFrame:
-    """Every line of every file in `folder` (or of the files listed), read as lines:
-    `source_file`, `line`, and where the line sits in the scan (`FileSplits.numbered` turns
-    that into its line number).
+
+def refusal(file: str) -> str | None:
+    """Why the contract does not read a landing file, or None when it does."""
+    suffix = next((end for end in REFUSED_COMPRESSIONS if file.endswith(end)), None)
+    if suffix is None:
+        return None
+    return (
+        f"file not read: compressed as {suffix}; landing files are read uncompressed or "
+        "gzip-compressed (.gz)"
+    )
+
+
+def exact_path(uri: str) -> str:
+    """`uri` as Spark's reader takes it literally: Spark expands `[]{}*?` in a path as a glob
+    (`x[1].json` would read `x1.json`), unless they are escaped."""
+    return _GLOB_CHARACTERS.sub(r"\\\1", uri)
+
+
+def _as_spark_names(uri: str) -> str:
+    """A file's URI as Spark's `_metadata.file_path` names it, decoded (`file:` for a folder)."""
+    return f"file:{uri}" if uri.startswith("/") else uri
+
+
+def read_landing_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
+    """Every line of the landing files at `files` (URIs from a listing, read as they are: no
+    glob), read as lines: `source_file`, `line`, and where the line sits in the scan
+    (`FileSplits.numbered` turns that into its line number).
 
     Spark's line reader streams each file, and splits a large uncompressed one into several
     tasks, so memory is bounded by a task, never by a file. Lines end at LF only (a lone CR is
     part of a line, as JSON white space); the CR of a CRLF ending is removed; the reader drops a
     byte-order mark at the start of a file, and the empty string after a final newline is not a
-    line. Blank lines are kept here (they are counted). An empty list of files gives no line.
+    line. Blank lines are kept here (they are counted). A file the contract does not read
+    (`refusal`) is one row with no line, numbered 0, and its `refused` reason. No file gives no
+    line.
     """
-    if isinstance(folder, list) and not folder:
+    readable = [uri for uri in files if refusal(uri) is None]
+    refused = [(_as_spark_names(uri), -1, 0, None, refusal(uri)) for uri in files if refusal(uri)]
+    if not files:
         # Limited to no row, the relation is empty to Spark's optimizer (an empty list alone
         # becomes a scan of no rows, which it cannot see through).
         return spark.createDataFrame([], _LINES_SCHEMA).limit(0)
+    lines = spark.createDataFrame(refused, _LINES_SCHEMA)
+    if not readable:
+        return lines
     try:
-        texts = spark.read.text(folder, lineSep="\n")
+        texts = spark.read.text([exact_path(uri) for uri in readable], lineSep="\n")
         texts.schema  # noqa: B018 - Spark Connect resolves a read only when asked
     except AnalysisException as error:
         if error.getCondition() != "PATH_NOT_FOUND":
             raise
         raise FileNotFoundError(
-            f"No landing folder at {folder}: check STEDI_LAKE, or write the source's "
-            "newline-delimited JSON files there (`make demo` shows the layout)."
+            f"A landing file listed for this run is gone: {error}. The next run lists the "
+            "folder again."
         ) from error
     text = F.col("value")
-    return texts.select(
-        F.col("_metadata.file_path").alias("source_file"),
+    # Spark names a file by its URI, percent-encoded (`x%5B1%5D.json`; a space is %20, never
+    # `+`): decoded, it is the file's own name.
+    file_path = F.url_decode(F.replace(F.col("_metadata.file_path"), F.lit("+"), F.lit("%2B")))
+    read = texts.select(
+        file_path.alias("source_file"),
         # A task reads the lines of each of its file splits in order, one after the other, and
         # this id counts the rows of a task: within one split it rises by one per line.
         F.col("_metadata.file_block_start").alias(_SPLIT_START),
@@ -174,26 +215,9 @@ def read_landing_lines(spark: SparkSession, folder: str | list[str]) -> DataFram
         F.when(text.endswith("\r"), F.expr("substr(value, 1, length(value) - 1)"))
         .otherwise(text)
         .alias("line"),
+        F.lit(None).cast("string").alias(_REFUSED),
     )
-
-
-def list_landing_files(spark: SparkSession, folder: str) -> list[LandingFileEntry] | None:
-    """The files `read_landing_lines` reads in `folder` (Spark's own listing and its rule for
-    hidden files), with their size and modification time, without reading them; None when
-    there is no folder (the build then names it). One small Spark job, the same in a classic
-    session and on Spark Connect, so runs of either kind see the same files."""
-    try:
-        files = spark.read.format("binaryFile").load(folder)
-        listed = files.select(
-            "path", "length", F.unix_millis("modificationTime").alias("modified_ms")
-        ).collect()
-    except AnalysisException as error:
-        if error.getCondition() != "PATH_NOT_FOUND":
-            raise
-        return None
-    return sorted(
-        LandingFileEntry(row["path"], row["length"], row["modified_ms"]) for row in listed
-    )
+    return read.unionByName(lines) if refused else read
 
 
 def _split_key(source_file: Column, split_start: Column) -> Column:
@@ -207,11 +231,12 @@ def _split_key(source_file: Column, split_start: Column) -> Column:
 class FileSplits:
     """What one aggregate over a scan's lines learns about each file split: where its line
     numbers start (`number_bases`), how many lines the scan holds, and how many of each kind
-    asked for."""
+    asked for, in all and per file."""
 
     number_bases: dict[tuple[str, int], int]
     lines: int
     kind_counts: dict[str, int]
+    kind_counts_by_file: dict[str, dict[str, int]]
 
     def numbered(self, lines: DataFrame) -> DataFrame:
         """`lines` (some rows of the summarised scan, or all of them) with each line's exact
@@ -263,14 +288,19 @@ def summarize_splits(all_lines: DataFrame, kinds: dict[str, Column] | None = Non
         .collect()
     )
     bases, lines_before = {}, {}
+    by_file: dict[str, dict[str, int]] = {}
     for split in sorted(splits, key=lambda s: (s["source_file"], s[_SPLIT_START])):
-        before = lines_before.get(split["source_file"], 0)
-        bases[(split["source_file"], split[_SPLIT_START])] = before + 1 - split["first"]
-        lines_before[split["source_file"]] = before + split["lines"]
-    kind_counts = {
-        kind: sum(split[f"kind_{i}"] for split in splits) for i, kind in enumerate(kinds)
-    }
-    return FileSplits(bases, sum(lines_before.values()), kind_counts)
+        file = split["source_file"]
+        before = lines_before.get(file, 0)
+        # A file not read (`refusal`) is one row, numbered 0.
+        first_number = 0 if split[_SPLIT_START] < 0 else before + 1
+        bases[(file, split[_SPLIT_START])] = first_number - split["first"]
+        lines_before[file] = before + split["lines"]
+        counts = by_file.setdefault(file, dict.fromkeys(kinds, 0))
+        for i, kind in enumerate(kinds):
+            counts[kind] += split[f"kind_{i}"]
+    kind_counts = {kind: sum(counts[kind] for counts in by_file.values()) for kind in kinds}
+    return FileSplits(bases, sum(lines_before.values()), kind_counts, by_file)
 
 
 def number_lines(lines: DataFrame, all_lines: DataFrame) -> DataFrame:
@@ -409,14 +439,35 @@ def _joined(problems: list[Column]) -> Column:
     return F.when(joined != "", joined)
 
 
+ERASED = "erased"
+"""Column of a parsed line: true for a line of a person (or a device) the erasure log names.
+Such a line is dropped: it reaches no table, not even the quarantine, and is counted apart."""
+
+
+def _erased(source: LandingSource, erased: ErasedHashes | None) -> Column:
+    """Whether a parsed line is an erased person's (`contract.erasure`): a valid record by its
+    identity field, any other line by what its text mentions."""
+    if not erased:
+        return F.lit(False)
+    return (
+        F.when(F.col("blank") | F.col(_REFUSED).isNotNull(), F.lit(False))
+        .when(F.col("reason").isNull(), record_is_erased(IDENTITY[source.name], erased))
+        .otherwise(F.coalesce(line_is_erased(F.col("line"), erased), F.lit(False)))
+    )
+
+
 def parse_landing(
-    lines: DataFrame, source: LandingSource, ranges: PlausibleRanges, keep_valid_lines: bool
+    lines: DataFrame,
+    source: LandingSource,
+    ranges: PlausibleRanges,
+    keep_valid_lines: bool,
+    erased: ErasedHashes | None = None,
 ) -> DataFrame:
     """Parse landing lines into the source's typed columns, with a `reason` for every bad line.
 
     Output: `source_file`, the line's place in the scan (for `FileSplits.numbered`), `line`, `blank`
-    (ignored lines), `reason` (null for a valid record; all the line's problems joined by "; ")
-    and one typed column per field.
+    (ignored lines), `reason` (null for a valid record; all the line's problems joined by "; "),
+    `erased` (a line of a person the erasure log names, `erased`) and one typed column per field.
     `line` is kept for quarantined lines, and for valid ones only when `keep_valid_lines`.
     Plain records (see `plain_record_pattern`) skip the JSON parser; every other line is
     parsed once into a VARIANT, whose JSON types name the field and type at fault.
@@ -427,7 +478,10 @@ def parse_landing(
         "source_file",
         *_LINE_POSITION,
         "line",
-        F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)).__eq__("").alias("blank"),
+        F.coalesce(F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)) == "", F.lit(False)).alias(
+            "blank"
+        ),
+        _REFUSED,
         plain.alias("plain"),
         F.when(plain, F.regexp_extract_all("line", F.lit(_PLAIN_VALUE), 1)).alias("literals"),
         F.when(~plain, F.expr("try_parse_json(line)")).alias("document"),
@@ -447,23 +501,30 @@ def parse_landing(
     ]
     record_problems = _record_problems(source, ranges)
     reason = (
-        F.when(F.col("blank"), F.lit(None))
+        F.when(F.col(_REFUSED).isNotNull(), F.col(_REFUSED))
+        .when(F.col("blank"), F.lit(None))
         .when(F.col("plain"), _joined(record_problems))
         .when(F.col("document").isNull(), F.lit("not valid JSON"))
         .when(~json_object, F.lit("not a JSON object"))
         .when(~_ends_with_its_object(F.col("line")), F.lit("text after the JSON object"))
         .otherwise(F.coalesce(_joined(field_problems), _joined(record_problems)))
     )
-    checked = parsed.select(
-        "source_file", *_LINE_POSITION, "line", "blank", "plain", "document", *typed
-    ).select(
-        "source_file",
-        *_LINE_POSITION,
-        "line",
-        "blank",
-        reason.cast("string").alias("reason"),
-        _future_time(source, ranges).alias(FUTURE_TIME),
-        *source.columns,
+    checked = (
+        parsed.select(
+            "source_file", *_LINE_POSITION, "line", "blank", _REFUSED, "plain", "document", *typed
+        )
+        .select(
+            "source_file",
+            *_LINE_POSITION,
+            "line",
+            "blank",
+            _REFUSED,
+            reason.cast("string").alias("reason"),
+            _future_time(source, ranges).alias(FUTURE_TIME),
+            *source.columns,
+        )
+        .withColumn(ERASED, _erased(source, erased))
+        .drop(_REFUSED)
     )
     if keep_valid_lines:
         return checked
@@ -472,16 +533,19 @@ def parse_landing(
 
 def load_landing(
     spark: SparkSession,
-    folder: str | list[str],
+    files: Sequence[str],
     source: LandingSource,
     ranges: PlausibleRanges,
     keep_valid_lines: bool = False,
+    erased: ErasedHashes | None = None,
 ) -> DataFrame:
-    """Read and parse a landing folder once; the result is cached for the table, its quarantine
-    and its accounting, which all read it. Each line keeps its place in the scan:
-    `summarize_splits` and `FileSplits.numbered` give the line numbers (the quarantine's).
+    """Read and parse landing files (URIs, `read_landing_lines`) once; the result is cached for
+    the table, its quarantine and its accounting, which all read it. Each line keeps its place
+    in the scan: `summarize_splits` and `FileSplits.numbered` give the line numbers (the
+    quarantine's). Lines of people the erasure log names are marked `erased`.
 
     No file (an increment that adds none) gives an empty relation, not cached: Spark's optimizer
     carries it through every join and aggregate, so no job reads what the lines would meet."""
-    parsed = parse_landing(read_landing_lines(spark, folder), source, ranges, keep_valid_lines)
-    return parsed if isinstance(folder, list) and not folder else parsed.persist()
+    lines = read_landing_lines(spark, files)
+    parsed = parse_landing(lines, source, ranges, keep_valid_lines, erased)
+    return parsed.persist() if files else parsed

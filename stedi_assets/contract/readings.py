@@ -19,10 +19,10 @@ from stedi_assets.contract.accounting import (
     unless_read_before,
     valid_records,
 )
-from stedi_assets.contract.customers import normalized_email
-from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER
+from stedi_assets.contract.identity import normalized_email
+from stedi_assets.contract.landing import ACCELEROMETER, ERASED, STEP_TRAINER
 
-ACCELEROMETER_DISPOSITIONS = (KEPT, QUARANTINED, DUPLICATE, NO_CONSENT, BEFORE_CONSENT)
+ACCELEROMETER_DISPOSITIONS = (KEPT, QUARANTINED, DUPLICATE, NO_CONSENT, BEFORE_CONSENT, ERASED)
 STEP_TRAINER_DISPOSITIONS = (
     KEPT,
     QUARANTINED,
@@ -30,6 +30,7 @@ STEP_TRAINER_DISPOSITIONS = (
     WITHHELD,
     NO_CONSENT,
     BEFORE_CONSENT,
+    ERASED,
 )
 MACHINE_LEARNING_COLUMNS = (
     "sensorReadingTime",

@@ -71,7 +71,9 @@ def customers_curated(
         return Publication(added, lambda rows: privacy.customers_not_in(rows, customers))
 
     sources = Sources(tables=[customers_table, readings_table])
-    yield from publish(context, spark, lake, CUSTOMERS_CURATED, sources, build, build_increment)
+    yield from publish(
+        context, spark, lake, None, CUSTOMERS_CURATED, sources, lambda _: build(), build_increment
+    )
 
 
 DEVICE_KEY = ["serialNumber", "sensorReadingTime"]
@@ -213,5 +215,12 @@ def machine_learning_curated(
 
     sources = Sources(tables=[devices_table, phones_table, customers_table])
     yield from publish(
-        context, spark, lake, MACHINE_LEARNING_CURATED, sources, build, build_increment
+        context,
+        spark,
+        lake,
+        None,
+        MACHINE_LEARNING_CURATED,
+        sources,
+        lambda _: build(),
+        build_increment,
     )

@@ -52,14 +52,20 @@ def erase_customer(
         store, ErasedPeople(lake.erasure_salt, frozenset([config.email_hash]))
     )
     context.log.info(f"Erasing 1 customer and {len(people.serial_numbers)} devices only they use")
-    landing_lines = erase_from_landing(store, people, context.log.info)
+    landing = erase_from_landing(store, people, context.log.info)
+    for key in landing.unsearchable:
+        context.log.warning(
+            f"{key} was not searched: the erasure cannot open its compression. Remove it, or "
+            "land it again uncompressed or as .gz, then erase again (runs do not read it)."
+        )
     rows = erase_from_tables(spark, lake.layout, people, context.log.info)
-    record_erasure(spark, lake.layout, people, landing_lines, sum(rows.values()))
+    record_erasure(spark, lake.layout, people, landing.lines_removed, sum(rows.values()))
     retention = 0 if config.vacuum_now else lake.history_retention_hours
     vacuumed = vacuum(spark, lake.layout, retention)
     context.add_output_metadata(
         {
-            "landing_lines_removed": landing_lines,
+            "landing_lines_removed": landing.lines_removed,
+            "landing_files_not_searched": dg.MetadataValue.json(landing.unsearchable),
             "table_rows_removed": sum(rows.values()),
             "rows_removed_by_table": dg.MetadataValue.json(rows),
             "vacuum_retention_hours": retention,

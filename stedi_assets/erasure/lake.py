@@ -13,52 +13,48 @@ import contextlib
 import datetime
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets import delta_tables
 from stedi_assets.catalogue import ERASURE_LOG, PERSONAL_TABLES
-from stedi_assets.contract.customers import hashed_email
-from stedi_assets.erasure.matching import EMAIL_TOKEN, ErasedPeople, file_lines, without_erased
+from stedi_assets.contract.erasure import ErasedHashes, rows_erased
+from stedi_assets.erasure.matching import ErasedPeople, file_lines, searchable, without_erased
 from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import LandingStore
 
 
-def _mentions(frame: DataFrame, people: ErasedPeople) -> Column:
-    """True for a row of an erased person: by its `email`/`user`, its `serialNumber`, or any
-    email or serial number in a quarantined `line`."""
-    hashes, serials = sorted(people.email_hashes), sorted(people.serial_numbers)
-    conditions = [F.lit(False)]
-    for column in ("email", "user"):
-        if column in frame.columns:
-            conditions.append(hashed_email(F.col(column), people.salt).isin(hashes))
-    if "serialNumber" in frame.columns and serials:
-        conditions.append(F.col("serialNumber").isin(serials))
-    if "line" in frame.columns:
-        tokens = F.regexp_extract_all(F.col("line"), F.lit(EMAIL_TOKEN), 0)
-        conditions.append(F.exists(tokens, lambda t: hashed_email(t, people.salt).isin(hashes)))
-        conditions += [F.col("line").contains(serial) for serial in serials]
-    mentioned = conditions[0]
-    for condition in conditions[1:]:
-        mentioned = mentioned | F.coalesce(condition, F.lit(False))
-    return mentioned
+@dataclass(frozen=True)
+class LandingErasure:
+    """What an erasure did to the landing files."""
+
+    lines_removed: int
+    unsearchable: list[str]
+    """Keys of files compressed in a way the erasure cannot open (`matching.UNSEARCHABLE`)."""
 
 
 def erase_from_landing(
     store: LandingStore, people: ErasedPeople, progress: Callable[[str], None]
-) -> int:
+) -> LandingErasure:
     """Rewrite every landing file (hidden ones too) without the people's lines."""
-    removed = 0
+    removed, unsearchable = 0, []
     for source in LANDING_SOURCES:
         for file in store.list_files(source, include_hidden=True):
-            name = file.key.rsplit("/", 1)[1]
-            content, lines = without_erased(name, store.read(file.key), people)
+            if not searchable(file.name):
+                unsearchable.append(file.key)
+                progress(
+                    f"{file.key}: not searched (compressed in a way the erasure cannot "
+                    "open); remove it or land it again uncompressed or as .gz"
+                )
+                continue
+            content, lines = without_erased(file.name, store.read(file.key), people)
             if lines:
-                store.write(source, name, content)
+                store.write(source, file.name, content)
                 progress(f"{file.key}: removed {lines} lines")
                 removed += lines
-    return removed
+    return LandingErasure(removed, unsearchable)
 
 
 def serials_only_they_carry(store: LandingStore, people: ErasedPeople) -> ErasedPeople:
@@ -66,9 +62,16 @@ def serials_only_they_carry(store: LandingStore, people: ErasedPeople) -> Erased
     lines = (
         line.decode("utf-8", "replace")
         for file in store.list_files("customer", include_hidden=True)
-        for line in file_lines(file.key, store.read(file.key))
+        if searchable(file.name)
+        for line in file_lines(file.name, store.read(file.key))
     )
     return people.with_serials_of(lines)
+
+
+def _hashes(people: ErasedPeople) -> ErasedHashes:
+    return ErasedHashes(
+        people.salt, tuple(sorted(people.email_hashes)), tuple(people.serial_number_hashes())
+    )
 
 
 def erase_from_tables(
@@ -76,14 +79,15 @@ def erase_from_tables(
 ) -> dict[str, int]:
     """Rewrite each table that holds the people's rows without them; rows removed per table."""
     removed: dict[str, int] = {}
+    erased = _hashes(people)
     for table in PERSONAL_TABLES:
         uri = table.uri(lake)
         rows = delta_tables.read_table_if_exists(spark, uri)
         if rows is None:
             continue
-        theirs = rows.where(_mentions(rows, people)).count()
+        theirs = rows.where(rows_erased(rows, erased)).count()
         if theirs:
-            delta_tables.replace_rows(rows.where(~_mentions(rows, people)), uri)
+            delta_tables.replace_rows(rows.where(~rows_erased(rows, erased)), uri)
             progress(f"{table.path}: removed {theirs} rows")
             removed[table.path] = theirs
     return removed
@@ -130,20 +134,47 @@ def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> lis
     return vacuumed
 
 
+ERASURE_LOG_SCHEMA = (
+    "email_hash string, erased_at timestamp, landing_lines_removed long, "
+    "table_rows_removed long, serial_number_hashes array<string>"
+)
+
+
 def record_erasure(
     spark: SparkSession, lake: LakeLayout, people: ErasedPeople, landing_lines: int, rows: int
 ) -> None:
-    """Append the request to the erasure log: hashes and counts only."""
+    """Append the request to the erasure log: hashes and counts only (the serial numbers only
+    the people carried, salted and hashed too, so that their devices' readings stay out)."""
     now = datetime.datetime.now(datetime.UTC)
+    serials = people.serial_number_hashes()
     entries = spark.createDataFrame(
-        [(email_hash, now, landing_lines, rows) for email_hash in sorted(people.email_hashes)],
-        "email_hash string, erased_at timestamp, landing_lines_removed long, "
-        "table_rows_removed long",
+        [
+            (email_hash, now, landing_lines, rows, serials)
+            for email_hash in sorted(people.email_hashes)
+        ],
+        ERASURE_LOG_SCHEMA,
     )
-    delta_tables.append(entries, ERASURE_LOG.uri(lake))
+    delta_tables.append(entries, ERASURE_LOG.uri(lake), schema_may_grow=True)
 
 
-def erased_email_hashes(spark: SparkSession, lake: LakeLayout) -> DataFrame | None:
-    """The hashes of every erased email, or None before the first erasure."""
+def erased_hashes(spark: SparkSession, lake: LakeLayout, salt: str | None) -> ErasedHashes | None:
+    """Every hash the erasure log holds, with the salt that made them; None before the first
+    erasure. A lake with an erasure log needs its salt: without it no line could be matched."""
     log = delta_tables.read_table_if_exists(spark, ERASURE_LOG.uri(lake))
-    return None if log is None else log.select("email_hash").distinct()
+    if log is None:
+        return None
+    if not salt:
+        raise ValueError(
+            "The lake has an erasure log: set STEDI_ERASURE_SALT, the salt of its hashes."
+        )
+    serials = (
+        F.col("serial_number_hashes")
+        if "serial_number_hashes" in log.columns
+        else F.array().cast("array<string>")
+    )
+    rows = log.select("email_hash", serials.alias("serials")).collect()
+    return ErasedHashes(
+        salt,
+        tuple(sorted({row["email_hash"] for row in rows})),
+        tuple(sorted({serial for row in rows for serial in row["serials"] or []})),
+    )

@@ -1,11 +1,20 @@
-"""The landing sensor: when landing files appear, change or disappear, rebuild what they feed.
+"""The landing sensor: when landing files appear, change or disappear, rebuild what they feed;
+and when the clock reaches a line dated ahead, rebuild the tables that quarantined it.
 
 Each tick lists the three landing folders and compares them with the listing kept in the
-sensor's cursor, file by file (key, size and ETag or modification time). Comparing whole
-listings, rather than keeping a "last modified" watermark, catches files that share a
-timestamp, files written with an older timestamp, rewrites and deletions (dagster#22892).
-While a run it requested is still queued or going, the sensor waits and keeps its cursor, so
-files that arrive meanwhile are picked up by the next run, and a burst of files makes one run.
+sensor's cursor, file by file (key, size and fingerprint: the ETag on S3, the inode and
+nanosecond times on a folder, `landing.store`). Comparing whole listings, rather than keeping a
+"last modified" watermark, catches files that share a timestamp, files written with an older
+timestamp, rewrites and deletions (dagster#22892). While a run it requested is still queued or
+going, the sensor waits and keeps its cursor, so files that arrive meanwhile are picked up by
+the next run, and a burst of files makes one run.
+
+A line dated further ahead than `STEDI_MAX_FUTURE_HOURS` is quarantined, and counts once the
+clock reaches it (a withdrawal of consent dated tomorrow). No file changes then, so each tick
+also reads the published tables' build records (`published_records`) and requests the tables
+whose recorded future time has become plausible, with everything downstream of them: a run of
+step_trainer_trusted alone would keep the readings of a customer whose withdrawal
+customer_trusted has not applied yet.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 import zlib
 from dataclasses import dataclass
 
@@ -22,6 +32,7 @@ from dagster_aws.s3 import S3Resource
 from stedi_assets.lake import LANDING_SOURCES
 from stedi_assets.landing.assets import landing_asset_key
 from stedi_assets.landing.store import LandingFile, landing_store
+from stedi_assets.published_records import judged_again
 from stedi_assets.resources import LakeResource
 
 SENSOR_NAME = "landing_files_sensor"
@@ -34,25 +45,49 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 KEYS_IN_METADATA = 50
-RETRIES = {"dagster/max_retries": "2", "dagster/retry_strategy": "ALL_STEPS"}
-"""A run the sensor requested that fails (S3 unreachable, the run worker killed) is retried
-twice by the daemon (dagster.yaml enables run retries, with none by default for runs launched
-by hand). All steps run again: tables the failed run completed are reused, not rebuilt."""
+RETRIES = {
+    "dagster/max_retries": "2",
+    "dagster/retry_strategy": "ALL_STEPS",
+    "dagster/retry_on_asset_or_op_failure": "false",
+}
+"""A run the sensor requested whose run worker died (the machine restarted, the process was
+killed) is retried twice by the daemon (dagster.yaml enables run retries, with none by default
+for runs launched by hand); all steps run again, and tables the failed run completed are
+reused, not rebuilt. A step that failed is not retried with the run: a failed check would fail
+again. A step retries itself when what failed can pass on a retry (S3 or the Spark server
+unreachable, `transient.retry_when_transient`)."""
 
 Listing = dict[str, dict[str, list]]
 """Per source, each file's key mapped to [size, fingerprint]."""
 
 
-def encode_cursor(listing: Listing) -> str:
+@dataclass(frozen=True)
+class Cursor:
+    """What the sensor keeps between ticks: the listing its last request saw, and how many
+    requests it made since the cursor began (`epoch`, a fresh id when the cursor is reset)."""
+
+    listing: Listing
+    epoch: str
+    requests: int
+
+    def run_key(self) -> str:
+        """Unique per request: Dagster launches a run key once, and a listing may return to a
+        state seen before (a file deleted and uploaded again, twice)."""
+        return f"landing-{self.epoch}-{self.requests}"
+
+
+def encode_cursor(cursor: Cursor) -> str:
     """Compressed, so tens of thousands of keys stay a small cursor."""
-    raw = json.dumps(listing, sort_keys=True, separators=(",", ":")).encode()
+    state = {"listing": cursor.listing, "epoch": cursor.epoch, "requests": cursor.requests}
+    raw = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
     return base64.b64encode(zlib.compress(raw, 9)).decode()
 
 
-def decode_cursor(cursor: str | None) -> Listing:
+def decode_cursor(cursor: str | None) -> Cursor:
     if not cursor:
-        return {}
-    return json.loads(zlib.decompress(base64.b64decode(cursor)))
+        return Cursor({}, uuid.uuid4().hex[:12], 0)
+    state = json.loads(zlib.decompress(base64.b64decode(cursor)))
+    return Cursor(state["listing"], state["epoch"], state["requests"])
 
 
 @dataclass(frozen=True)
@@ -109,15 +144,29 @@ def landing_files_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
         description="Rebuilds the tables that new, rewritten or deleted landing files feed: a "
         "customer file, all five; an accelerometer file, accelerometer_trusted and what is "
         "downstream of it; a step-trainer file, step_trainer_trusted and "
-        "machine_learning_curated.",
+        "machine_learning_curated. Also rebuilds a table, and what is downstream of it, once "
+        "the clock reaches a line it quarantined for being dated ahead.",
     )(rebuild_what_changed_files_feed)
+
+
+def _downstream(
+    context: dg.SensorEvaluationContext, keys: list[dg.AssetKey], include_self: bool
+) -> set[dg.AssetKey]:
+    if not keys:
+        return set()
+    return (
+        dg.AssetSelection.assets(*keys)
+        .downstream(include_self=include_self)
+        .resolve(context.repository_def.asset_graph)
+    )
 
 
 def rebuild_what_changed_files_feed(
     context: dg.SensorEvaluationContext, lake: LakeResource, s3: S3Resource
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick: compare the landing listing with the cursor's, and request a run of the zone
-    tables downstream of every source whose files changed."""
+    tables downstream of every source whose files changed, and of every table whose build met
+    a line dated ahead that is plausible now."""
     running = context.instance.get_run_records(
         dg.RunsFilter(tags={"dagster/sensor_name": SENSOR_NAME}, statuses=IN_PROGRESS), limit=1
     )
@@ -130,33 +179,45 @@ def rebuild_what_changed_files_feed(
     previous = decode_cursor(context.cursor)
     listing = {source: store.list_files(source) for source in LANDING_SOURCES}
     changes = {
-        source: compare(previous.get(source, {}), listing[source]) for source in LANDING_SOURCES
+        source: compare(previous.listing.get(source, {}), listing[source])
+        for source in LANDING_SOURCES
     }
     changed = [source for source in LANDING_SOURCES if changes[source]]
-    if not changed:
+    due = judged_again(store, lake.plausible_ranges().latest_time_ms)
+    if not changed and not due:
         return dg.SkipReason("No new, rewritten or deleted landing files.")
-    cursor = encode_cursor(
+    affected = _downstream(
+        context, [landing_asset_key(source) for source in changed], include_self=False
+    ) | _downstream(context, [dg.AssetKey(name) for name in due], include_self=True)
+    tags = {**RETRIES}
+    if changed:
+        tags["stedi/changed_sources"] = ",".join(changed)
+    if due:
+        tags["stedi/dated_ahead"] = ",".join(sorted(due))
+    cursor = Cursor(
         {
             source: {f.key: [f.size, f.fingerprint] for f in files}
             for source, files in listing.items()
-        }
+        },
+        previous.epoch,
+        previous.requests + 1,
     )
-    affected = (
-        dg.AssetSelection.assets(*(landing_asset_key(source) for source in changed))
-        .downstream(include_self=False)
-        .resolve(context.repository_def.asset_graph)
-    )
-    transition = hashlib.sha256(f"{context.cursor}->{cursor}".encode()).hexdigest()[:16]
+    if changed:
+        run_key = cursor.run_key()
+    else:
+        # Once per table version: a run that fails is not requested again every tick.
+        versions = ",".join(f"{name}@{version}" for name, version in sorted(due.items()))
+        run_key = f"dated-ahead-{hashlib.sha256(versions.encode()).hexdigest()[:16]}"
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"landing-{transition}",
+                run_key=run_key,
                 asset_selection=sorted(affected, key=lambda key: key.to_user_string()),
-                tags={"stedi/changed_sources": ",".join(changed), **RETRIES},
+                tags=tags,
             )
         ],
         asset_events=[
             landing_event(source, changes[source], listing[source]) for source in changed
         ],
-        cursor=cursor,
+        cursor=encode_cursor(cursor) if changed else context.cursor,
     )

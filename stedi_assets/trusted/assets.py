@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +19,7 @@ from stedi_assets.contract.customers import (
     load_customers,
     newest_update_by_email,
 )
+from stedi_assets.contract.erasure import ErasedHashes
 from stedi_assets.contract.increments import changed_keys, reclassified, with_reclassified
 from stedi_assets.contract.landing import (
     ACCELEROMETER,
@@ -34,9 +36,10 @@ from stedi_assets.contract.readings import (
     phone_disposition,
 )
 from stedi_assets.curated.tables import CUSTOMERS_CURATED
-from stedi_assets.erasure.lake import erased_email_hashes
+from stedi_assets.erasure.lake import erased_hashes
 from stedi_assets.increments import FEW_NEW_BYTES, Increment
 from stedi_assets.landing.assets import landing_asset_key
+from stedi_assets.landing.store import LandingFile, LandingStore, landing_store
 from stedi_assets.metadata import readings_per_customer
 from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
 from stedi_assets.resources import LakeResource
@@ -48,12 +51,32 @@ from stedi_assets.trusted.tables import (
 )
 
 
+def _erased(spark: SparkSession, lake: LakeResource) -> ErasedHashes | None:
+    """The erasure log's hashes: every landing line of the people (and devices) it names is
+    dropped when parsed."""
+    try:
+        return erased_hashes(spark, lake.layout, lake.erasure_salt)
+    except ValueError as error:  # a log, but no salt
+        raise dg.Failure(str(error)) from None
+
+
+def _uris(lake: LakeResource, files: Sequence[LandingFile]) -> list[str]:
+    return [lake.layout.uri(file.key) for file in files]
+
+
+def _store(lake: LakeResource, s3: S3Resource) -> LandingStore:
+    return landing_store(lake.layout, s3.get_client)
+
+
 @dg.asset(
     deps=[landing_asset_key("customer")],
     **CUSTOMER_TRUSTED.asset_options(),
 )
 def customer_trusted(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    lake: LakeResource,
+    s3: S3Resource,
 ) -> PublishEvents:
     """Customers who share their data with research: one row per customer, their current record.
 
@@ -61,21 +84,15 @@ def customer_trusted(
     emails are trimmed and lower-cased; each customer's newest record (greatest
     `lastUpdateDate`) is current, and the customer is kept only if that record has a
     `shareWithResearchAsOfDate`. A customer who withdraws consent in a later record leaves this
-    table on the next run. Contains personal data.
+    table on the next run. Records of erased customers are dropped. Contains personal data.
     """
     spark = pyspark.spark_session
 
-    def build(increment: Increment | None = None) -> Publication:
-        erased = erased_email_hashes(spark, lake.layout)
-        if erased is not None and not lake.erasure_salt:
-            raise dg.Failure(
-                "The lake has an erasure log: set STEDI_ERASURE_SALT, its hashes' salt."
-            )
-        salt = lake.erasure_salt or ""
+    def build(files: Sequence[LandingFile], increment: Increment | None = None) -> Publication:
         ranges = lake.plausible_ranges()
+        parsed = load_customers(spark, _uris(lake, files), ranges, _erased(spark, lake))
         if increment is None:
-            parsed = load_customers(spark, lake.layout.landing("customer"), ranges)
-            customers = build_customer_trusted(parsed, erased, salt)
+            customers = build_customer_trusted(parsed)
             newest = newest_update_by_email(parsed)
             return Publication(
                 customers.rows,
@@ -84,9 +101,8 @@ def customer_trusted(
                 build=customers,
                 companion_tables=[(CURRENT_CUSTOMERS, current_customer_records(parsed))],
             )
-        parsed = load_customers(spark, [file.path for file in increment.files], ranges)
         records_before = delta_tables.read_version(spark, lake.layout.parsed("customer"))
-        change = customer_increment(parsed, records_before, erased, salt)
+        change = customer_increment(parsed, records_before)
         return Publication(
             change.build.rows,
             lambda rows: privacy.not_current_or_not_consenting(rows, change.newest_update),
@@ -98,21 +114,34 @@ def customer_trusted(
         )
 
     sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
-    yield from publish(context, spark, lake, CUSTOMER_TRUSTED, sources, build, build)
+    yield from publish(
+        context,
+        spark,
+        lake,
+        _store(lake, s3),
+        CUSTOMER_TRUSTED,
+        sources,
+        build,
+        lambda increment: build(increment.files, increment),
+    )
 
 
 def _new_lines(
-    spark: SparkSession, lake: LakeResource, source: LandingSource, increment: Increment | None
+    spark: SparkSession,
+    lake: LakeResource,
+    source: LandingSource,
+    files: Sequence[LandingFile],
+    increment: Increment | None,
 ) -> tuple[DataFrame, DataFrame | None, bool]:
     """A reading source's parsed landing lines: of every file for a build; for an increment,
     of the files added since alone, with the records the earlier builds read, and whether the
     new files are few enough to broadcast their records."""
     ranges = lake.plausible_ranges()
+    parsed = load_landing(spark, _uris(lake, files), source, ranges, erased=_erased(spark, lake))
     if increment is None:
-        return load_landing(spark, lake.layout.landing(source.name), source, ranges), None, False
-    parsed = load_landing(spark, [file.path for file in increment.files], source, ranges)
+        return parsed, None, False
     read_before = delta_tables.read_version(spark, lake.layout.parsed(source.name))
-    few = sum(file.size for file in increment.files) <= FEW_NEW_BYTES
+    few = sum(file.size for file in files) <= FEW_NEW_BYTES
     return parsed, read_before, few
 
 
@@ -165,7 +194,10 @@ def _reading_increment(
     **ACCELEROMETER_TRUSTED.asset_options(),
 )
 def accelerometer_trusted(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    lake: LakeResource,
+    s3: S3Resource,
 ) -> PublishEvents:
     """Phone accelerometer readings of customers in customer_trusted, each distinct reading once.
 
@@ -178,14 +210,14 @@ def accelerometer_trusted(
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
     customers_table = CUSTOMER_TRUSTED.table
 
-    def build(increment: Increment | None = None) -> Publication:
+    def build(files: Sequence[LandingFile], increment: Increment | None = None) -> Publication:
         customers = (
             increment.now(spark, lake.layout, customers_table)
             if increment
             else read_table(spark, lake.layout, CUSTOMER_TRUSTED)
         )
         consent = phone_consent(customers)
-        parsed, read_before, few = _new_lines(spark, lake, ACCELEROMETER, increment)
+        parsed, read_before, few = _new_lines(spark, lake, ACCELEROMETER, files, increment)
         readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before, few)
         consent_changed = increment is not None and increment.changed(customers_table) is not None
         consent_before = (
@@ -215,8 +247,17 @@ def accelerometer_trusted(
             judged_again=consent_changed,
         )
 
-    sources = Sources(landing=["accelerometer"], tables=[customers_table])
-    yield from publish(context, spark, lake, ACCELEROMETER_TRUSTED, sources, build, build)
+    sources = Sources(landing=["accelerometer"], tables=[customers_table, ERASURE_LOG])
+    yield from publish(
+        context,
+        spark,
+        lake,
+        _store(lake, s3),
+        ACCELEROMETER_TRUSTED,
+        sources,
+        build,
+        lambda increment: build(increment.files, increment),
+    )
 
 
 @dg.asset(
@@ -224,7 +265,10 @@ def accelerometer_trusted(
     **STEP_TRAINER_TRUSTED.asset_options(),
 )
 def step_trainer_trusted(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    lake: LakeResource,
+    s3: S3Resource,
 ) -> PublishEvents:
     """Step-trainer readings attributed to a customer of customers_curated, each distinct once.
 
@@ -238,7 +282,7 @@ def step_trainer_trusted(
     since_consent = lake.consent_policy is ConsentPolicy.SINCE_CONSENT
     upstream: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.table)
 
-    def build(increment: Increment | None = None) -> Publication:
+    def build(files: Sequence[LandingFile], increment: Increment | None = None) -> Publication:
         current, curated = (
             increment.now(spark, lake.layout, table)
             if increment
@@ -246,7 +290,7 @@ def step_trainer_trusted(
             for table in upstream
         )
         attribution = device_attribution(current, curated)
-        parsed, read_before, few = _new_lines(spark, lake, STEP_TRAINER, increment)
+        parsed, read_before, few = _new_lines(spark, lake, STEP_TRAINER, files, increment)
         device_readings = build_step_trainer_trusted(
             parsed, attribution, since_consent, read_before, few
         )
@@ -280,5 +324,14 @@ def step_trainer_trusted(
             judged_again=owners_changed,
         )
 
-    sources = Sources(landing=["step_trainer"], tables=list(upstream))
-    yield from publish(context, spark, lake, STEP_TRAINER_TRUSTED, sources, build, build)
+    sources = Sources(landing=["step_trainer"], tables=[*upstream, ERASURE_LOG])
+    yield from publish(
+        context,
+        spark,
+        lake,
+        _store(lake, s3),
+        STEP_TRAINER_TRUSTED,
+        sources,
+        build,
+        lambda increment: build(increment.files, increment),
+    )

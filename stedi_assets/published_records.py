@@ -1,0 +1,55 @@
+"""The build record of each published table, read from its Delta log without Spark.
+
+The landing sensor runs in the daemon, without a SparkSession, and asks one question of the
+published tables: which of them met a line dated ahead that has become plausible since, so must
+be judged again (`BuildRecord.first_future_time_ms`). A table's latest commit is the highest
+numbered JSON file of its `_delta_log` (listed after its last checkpoint, so a long log is not
+listed whole), and its record is that commit's `userMetadata`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from stedi_assets.build_inputs import BuildRecord
+from stedi_assets.catalogue import ZONE_TABLES, LakeTable
+from stedi_assets.landing.store import LandingStore
+
+_COMMIT = re.compile(r"/(\d{20})\.json$")
+
+
+def latest_commit(store: LandingStore, table: LakeTable) -> tuple[int, str | None] | None:
+    """The table's latest version and its commit's `userMetadata`; None before its first."""
+    log = f"{table.path}/_delta_log/"
+    start_after = ""
+    checkpoint = store.read_if_exists(log + "_last_checkpoint")
+    if checkpoint and (version := int(json.loads(checkpoint)["version"])) > 0:
+        start_after = f"{log}{version - 1:020d}.json"  # the checkpoint's own commit, and later
+    commits = [
+        (int(match.group(1)), key)
+        for key in store.list_keys(log, start_after)
+        if (match := _COMMIT.search(key))
+    ]
+    if not commits:
+        return None
+    version, key = max(commits)
+    for line in store.read(key).decode("utf-8").splitlines():
+        action = json.loads(line)
+        if "commitInfo" in action:
+            return version, action["commitInfo"].get("userMetadata")
+    return version, None
+
+
+def judged_again(store: LandingStore, latest_time_ms: int) -> dict[str, int]:
+    """The zone tables (by name, with their version) whose published build met a line dated
+    after its latest plausible time that a run at `latest_time_ms` would find plausible: until
+    a run rebuilds them, they hold what that line would change (a withdrawal dated ahead)."""
+    due = {}
+    for table in ZONE_TABLES:
+        commit = latest_commit(store, table)
+        record = BuildRecord.from_json(commit[1]) if commit else None
+        future = record.first_future_time_ms if record else None
+        if commit and future is not None and latest_time_ms >= future:
+            due[table.name] = commit[0]
+    return due
