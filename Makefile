@@ -48,8 +48,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# Dagster's storage records runs and their metadata: its folder is the owner's alone.
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
+	mkdir -p -m 700 $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
 demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary printed

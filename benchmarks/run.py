@@ -45,7 +45,7 @@ import dagster as dg
 import duckdb
 
 from stedi_assets.cli import materialize_all_command
-from stedi_assets.shared_spark import connect_server
+from stedi_assets.shared_spark import TOKEN_VARIABLE, connect_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / ".cache" / "bench"
@@ -280,8 +280,12 @@ def measure_warm(work: Path, environment: dict[str, str]) -> Measurement:
     """The full materialization as a client of a Spark Connect server that is up and has done
     one run already (its JVM started and warmed), as runs launched from `stedi ui` are."""
     log = work / "connect-server.log"
-    with connect_server(free_port(), log, environment) as (endpoint, _):
-        client = {**environment, "STEDI_SPARK_REMOTE": endpoint}
+    with connect_server(free_port(), log, environment) as server:
+        client = {
+            **environment,
+            "STEDI_SPARK_REMOTE": server.endpoint,
+            TOKEN_VARIABLE: server.token,
+        }
         print("  warm-up run on a new Spark Connect server", flush=True)
         measure(materialize_all_command(), client)
         print("  warm run (the server already up and warmed)", flush=True)

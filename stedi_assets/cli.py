@@ -84,13 +84,18 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from stedi_assets.catalog.sql import run_query
+    from stedi_assets.catalog.sql import WritingQuery, read_only, run_query
     from stedi_assets.lake import LakeLayout
     from stedi_assets.resources import local_spark_session
 
+    if not args.write:
+        try:
+            read_only(args.query)
+        except WritingQuery as error:  # before a Spark starts
+            raise UsageError(str(error)) from None
     spark = local_spark_session()
     try:
-        run_query(spark, LakeLayout(settings.lake_root()), args.query).show(
+        run_query(spark, LakeLayout(settings.lake_root()), args.query, args.write).show(
             args.limit, truncate=False
         )
     finally:
@@ -121,10 +126,22 @@ def _erase(args: argparse.Namespace) -> int:
 
 def _connect_server(args: argparse.Namespace) -> int:
     from stedi_assets.resources import connect_server_command
+    from stedi_assets.shared_spark import TOKEN_VARIABLE, endpoint, server_environment
 
+    token = os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        raise UsageError(
+            f"set {TOKEN_VARIABLE} to a secret its clients share (for example `export "
+            f"{TOKEN_VARIABLE}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`"
+            "): the server runs code and reads every table for whoever connects"
+        )
     command, environment = connect_server_command(args.port)
-    print(f"Spark Connect server on sc://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
-    os.execve(command[0], command, {**os.environ, **environment})
+    print(
+        f"Spark Connect server on {endpoint(args.port)}, for clients with {TOKEN_VARIABLE} "
+        "(Ctrl-C stops it)",
+        flush=True,
+    )
+    os.execve(command[0], command, {**server_environment(os.environ, token), **environment})
     return 0  # not reached: the server replaces this process
 
 
@@ -133,7 +150,7 @@ def _ui(args: argparse.Namespace) -> int:
     import subprocess
     import tempfile
 
-    from stedi_assets.shared_spark import connect_server
+    from stedi_assets.shared_spark import TOKEN_VARIABLE, ServerRefused, connect_server
 
     dg_dev = [str(Path(sys.executable).parent / "dg"), "dev", "-h", args.host, "-p", str(args.port)]
 
@@ -149,10 +166,16 @@ def _ui(args: argparse.Namespace) -> int:
     if settings.spark_remote() or args.local_spark:
         return serve(dict(os.environ))
     log = Path(settings.dagster_home() or tempfile.gettempdir()) / "connect-server.log"
-    with connect_server(args.spark_port, log) as (endpoint, started):
-        how = f"started, log in {log}" if started else "already running"
-        print(f"Runs use the Spark Connect server at {endpoint} ({how})", flush=True)
-        return serve({**os.environ, "STEDI_SPARK_REMOTE": endpoint})
+    try:
+        with connect_server(args.spark_port, log) as server:
+            how = f"started, log in {log}" if server.pid else "already running"
+            print(f"Runs use the Spark Connect server at {server.endpoint} ({how})", flush=True)
+            # The runs get the token through their environment: never the UI or a config.
+            return serve(
+                {**os.environ, "STEDI_SPARK_REMOTE": server.endpoint, TOKEN_VARIABLE: server.token}
+            )
+    except ServerRefused as error:
+        raise UsageError(str(error)) from None
 
 
 def _demo_s3(args: argparse.Namespace) -> int:
@@ -230,11 +253,16 @@ def parser() -> argparse.ArgumentParser:
     sql = add(
         "sql",
         _sql,
-        "run Spark SQL over the lake",
+        "run Spark SQL over the lake, read-only",
         "The lake at $STEDI_LAKE: zone and quarantine tables by asset name (Delta), landing "
-        "folders as `<source>_landing` (JSON, unvalidated).",
+        "folders as `<source>_landing` (JSON, unvalidated). Queries only, unless --write.",
     )
     sql.add_argument("query", help='e.g. "select count(*) from customer_trusted"')
+    sql.add_argument(
+        "--write",
+        action="store_true",
+        help="allow statements that change the lake (INSERT, DELETE, …); read-only otherwise",
+    )
     sql.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
 
     erase = add(
@@ -261,7 +289,8 @@ def parser() -> argparse.ArgumentParser:
         _connect_server,
         "run a Spark Connect server that runs can share",
         "On loopback, with the project's jars and Delta's extensions; runs use it when "
-        "STEDI_SPARK_REMOTE=sc://127.0.0.1:PORT, so none starts a Spark of its own.",
+        "STEDI_SPARK_REMOTE=sc://localhost:PORT, so none starts a Spark of its own. Needs "
+        "SPARK_CONNECT_AUTHENTICATE_TOKEN, a secret its clients share.",
     )
     server.add_argument(
         "--port",
@@ -306,8 +335,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from stedi_assets.hardening import private_process
+
     command = parser()
     args = command.parse_args(argv)
+    private_process()  # the lake, the instance and the servers' files: the owner's alone
     if getattr(args, "out", "") is None:
         args.out = settings.lake_root()
     try:

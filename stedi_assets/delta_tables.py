@@ -50,22 +50,28 @@ def read_table_if_exists(spark: SparkSession, uri: str) -> DataFrame | None:
 
 TABLE_PROPERTIES = {
     "enableChangeDataFeed": "true",
-    "enableDeletionVectors": "true",
+    "enableDeletionVectors": "false",
     "dataSkippingNumIndexedCols": "0",
 }
 """Delta table properties (`delta.<name>`) every table of the lake has: its commits record the
 rows they changed (a table that reads another reads what changed since, `docs/incremental.md`);
-rows an increment removes are marked deleted rather than their files rewritten; and no column
-statistics go into the log (they would copy personal values, an email's min and max, into log
-files that outlive an erasure's vacuum). Sessions give them to new tables
-(`resources.SESSION_SETTINGS`); `overwrite` to older ones."""
+rows a change removes are rewritten out of their files, never marked deleted (deletion vectors
+are a reader feature that `deltalake`, and so pandas' and polars' Delta readers, cannot read);
+and no column statistics go into the log (they would copy personal values, an email's min and
+max, into log files that outlive an erasure's vacuum). Sessions give them to new tables
+(`resources.SESSION_SETTINGS`); `with_table_properties` to older ones."""
+
+READER_FEATURES_DROPPED = ("deletionVectors",)
+"""Table features a table made before may have that the lake's readers cannot read: dropped
+(Delta rewrites the files that use them and keeps its log readable by older readers)."""
 
 
-def _with_table_properties(spark: SparkSession, uri: str) -> None:
-    """Give a table made before the lake set one of `TABLE_PROPERTIES` the ones it lacks: Delta's
-    session defaults reach new tables only. Done before a full build replaces the rows, so that
-    build's commit stays the table's latest (increments read the changes after it) and writes
-    its files without statistics. No table at `uri` yet: nothing to do."""
+def with_table_properties(spark: SparkSession, uri: str) -> None:
+    """Give a table made before the lake set one of `TABLE_PROPERTIES` the ones it lacks, and
+    drop the reader features it has that every reader cannot read: Delta's session defaults
+    reach new tables only. Done before a full build replaces the rows, so that build's commit
+    stays the table's latest (increments read the changes after it) and writes its files
+    without statistics. No table at `uri` yet: nothing to do."""
     try:
         found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
     except AnalysisException as error:
@@ -80,6 +86,9 @@ def _with_table_properties(spark: SparkSession, uri: str) -> None:
     ]
     if missing:
         spark.sql(f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ({', '.join(missing)})").collect()
+    for feature in READER_FEATURES_DROPPED:
+        if properties.get(f"delta.feature.{feature}") == "supported":
+            spark.sql(f"ALTER TABLE {_table(uri)} DROP FEATURE {feature}").collect()
 
 
 def overwrite(
@@ -94,7 +103,7 @@ def overwrite(
     changes no data, so the metadata is still the latest. A table made before the lake's
     `TABLE_PROPERTIES` gets them first."""
     spark = rows.sparkSession
-    _with_table_properties(spark, uri)
+    with_table_properties(spark, uri)
     before = latest_commit(spark, uri) if empty else None
     writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     if user_metadata is not None:
@@ -156,14 +165,6 @@ def _commit_without_data(spark: SparkSession, uri: str, user_metadata: str) -> i
             f"ALTER TABLE {_table(uri)} SET TBLPROPERTIES ('stedi.last_commit' = '{digest}')"
         ).collect()
     return latest_version(spark, uri)
-
-
-def purge_deleted_rows(spark: SparkSession, uri: str) -> None:
-    """Rewrite the files that hold rows an increment marked deleted (deletion vectors) without
-    them, so that the vacuum can delete the old files. The commit changes no row and carries
-    the latest commit's metadata (a table's build record stays its latest)."""
-    with _commit_metadata(spark, _latest_user_metadata(spark, uri)):
-        spark.sql(f"REORG TABLE {_table(uri)} APPLY (PURGE)").collect()
 
 
 def _latest_user_metadata(spark: SparkSession, uri: str) -> str:
@@ -284,8 +285,7 @@ def merge(
     """In one commit, remove every row whose `key` columns equal a row of `removed_keys` and
     add `rows`; the new version. A `MERGE`, so readers see the table before or after, and
     the keys travel as data, never as literals in the commit's recorded predicate (a log
-    outlives a vacuum). With deletion vectors on, the removed rows' files are not rewritten
-    (the vacuum purges them, `erasure.lake.vacuum`)."""
+    outlives a vacuum). The files that held removed rows are rewritten without them."""
     spark = rows.sparkSession
     columns = rows.columns
     removals = removed_keys.select(

@@ -1,14 +1,19 @@
 """What a materialization shows an analyst, beyond counts: masked previews and small charts.
 
 Dagster renders Markdown metadata in the UI, so the charts here are Markdown tables with
-bars. Personal fields never leave Spark unmasked: previews mask them, and examples in check
-failures replace them with a short hash (enough to find the row again, not the person).
+bars. Dagster's storage keeps this metadata for good (an erasure cannot reach it), so nothing
+in it may identify a person: previews hide every personal field whole (no initial, no digit of
+a phone, no serial number) and show times by their day; examples in check failures replace
+personal fields with a hash salted with a secret of the process, which no one can reverse.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import dagster as dg
 from pyspark.sql import Column, DataFrame, Row
@@ -19,18 +24,31 @@ PREVIEW_ROWS = 5
 BAR_WIDTH = 30
 
 
-def _mask_email(email: Column) -> Column:
-    return F.concat(F.substring(email, 1, 1), F.lit("***@"), F.substring_index(email, "@", -1))
+MASK = "•••"
+DIRECT_IDENTIFIERS = ("email", "user", "customerName", "phone", "birthDay")
+"""Columns that name or describe a person: personal data in any table."""
+PSEUDONYMS = ("serialNumber",)
+"""Columns that identify a person only through another table (a device's serial number, which
+the customer tables link to one customer): pseudonymous personal data."""
+PERSONAL_COLUMNS = DIRECT_IDENTIFIERS + PSEUDONYMS
+TIMES = (
+    "timestamp",
+    "sensorReadingTime",
+    "registrationDate",
+    "lastUpdateDate",
+    "shareWithResearchAsOfDate",
+    "shareWithPublicAsOfDate",
+    "shareWithFriendsAsOfDate",
+)
+"""Epoch-millisecond columns: a preview shows their day only."""
 
 
-PERSONAL_MASKS = {
-    "email": _mask_email,
-    "user": _mask_email,
-    "customerName": lambda name: F.concat(F.substring(name, 1, 1), F.lit("***")),
-    "phone": lambda phone: F.concat(F.lit("***"), F.substring(phone, -2, 2)),
-    "birthDay": lambda _: F.lit("****-**-**"),
-}
-"""Every personal column of the lake, and how a preview shows it."""
+def personal_data(columns: Sequence[str]) -> str:
+    """The `pii` tag of a table with `columns`: `true` (a direct identifier), `pseudonymous`
+    (only a serial number) or `false`."""
+    if any(name in DIRECT_IDENTIFIERS for name in columns):
+        return "true"
+    return "pseudonymous" if any(name in PSEUDONYMS for name in columns) else "false"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -56,11 +74,17 @@ def bar_chart(title: str, unit: str, counts: Mapping[str, int]) -> dg.MarkdownMe
     return dg.MetadataValue.md(f"**{title}**\n\n" + markdown_table(["", unit, "share", ""], rows))
 
 
+def _shown(name: str) -> Column:
+    """A column as a preview shows it."""
+    if name in PERSONAL_COLUMNS:
+        return F.lit(MASK).alias(name)
+    if name in TIMES:
+        return F.date_format(F.timestamp_millis(F.col(name)), "yyyy-MM-dd").alias(name)
+    return F.col(name)
+
+
 def _masked_columns(rows: DataFrame) -> list[Column]:
-    return [
-        PERSONAL_MASKS[name](F.col(name)).alias(name) if name in PERSONAL_MASKS else F.col(name)
-        for name in rows.columns
-    ]
+    return [_shown(name) for name in rows.columns]
 
 
 def preview_sample(rows: DataFrame) -> Column:
@@ -83,15 +107,29 @@ def preview(columns: Sequence[str], sample: Sequence[Row] | None) -> dg.Markdown
     return dg.MetadataValue.md(markdown_table(columns, [tuple(row) for row in sample or []]))
 
 
+@cache
+def _example_salt() -> bytes:
+    """A secret of this process, never stored: the hashes it salts match nothing outside it."""
+    return secrets.token_bytes(32)
+
+
+def _hashed(value: object) -> str:
+    return hashlib.sha256(_example_salt() + str(value).encode()).hexdigest()[:16]
+
+
 def example_keys(rows: DataFrame, key_columns: Sequence[str], limit: int = 5) -> list[dict]:
-    """A few rows' keys for a check failure; personal fields become a 12-digit hash."""
-    keys = [
-        F.substring(F.sha2(F.col(name).cast("string"), 256), 1, 12).alias(f"{name}_sha256")
-        if name in PERSONAL_MASKS
-        else F.col(name)
-        for name in key_columns
+    """A few rows' keys for a check failure; personal fields become a salted hash (in Python,
+    after the rows are read: the salt is in no plan), equal for equal values within a run."""
+    examples = rows.select(*key_columns).limit(limit).collect()
+    return [
+        {
+            (f"{name}_hash" if name in PERSONAL_COLUMNS else name): (
+                _hashed(row[name]) if name in PERSONAL_COLUMNS else row[name]
+            )
+            for name in key_columns
+        }
+        for row in examples
     ]
-    return [row.asDict() for row in rows.select(*keys).limit(limit).collect()]
 
 
 READINGS_BUCKETS = ((1, 1), (2, 10), (11, 50), (51, 100), (101, 500), (501, None))

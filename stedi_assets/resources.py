@@ -17,6 +17,7 @@ from stedi_assets import delta_tables, settings
 from stedi_assets.build_inputs import secret_digest
 from stedi_assets.catalog.glue import GlueCatalog
 from stedi_assets.contract import plausibility
+from stedi_assets.hardening import OWNER_ONLY, loopback_config, on_loopback_only, private_process
 from stedi_assets.lake import LakeLayout
 
 SESSION_SETTINGS = {
@@ -73,6 +74,9 @@ def server_config() -> dict[str, str]:
     return {
         "spark.driver.extraClassPath": class_path,
         "spark.executor.extraClassPath": class_path,
+        **loopback_config(),
+        # Hadoop sets each file's permissions itself: its umask, not the process's, decides.
+        "spark.hadoop.fs.permissions.umask-mode": f"{OWNER_ONLY:03o}",
         # Delta's default of 50 partitions for replaying a table's log suits huge logs; ours
         # are a few versions long, so one task per core is faster.
         "spark.databricks.delta.snapshotPartitions": str(os.cpu_count() or 1),
@@ -125,7 +129,7 @@ def connect_server_command(
         *(item for key, value in config.items() for item in ("--conf", f"{key}={value}")),
         "spark-internal",
     ]  # fmt: skip
-    return command, {"SPARK_HOME": spark_home}
+    return command, {"SPARK_HOME": spark_home, **on_loopback_only()}
 
 
 def require_reachable(remote: str, timeout_seconds: float = 5) -> None:
@@ -152,6 +156,7 @@ class SparkResource(PySparkResource):
         remote = self.spark_config.get("spark.remote")
         if remote:
             require_reachable(remote)
+        private_process()
         super().setup_for_execution(context)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -192,6 +197,7 @@ def local_spark_session() -> SparkSession:
     config = spark_config()
     if "spark.remote" in config:
         require_reachable(config["spark.remote"])
+    private_process()
     builder = SparkSession.builder
     for key, value in config.items():
         builder = builder.config(key, value)

@@ -17,7 +17,7 @@ from pandera.pyspark import DataFrameModel
 from stedi_assets import checks
 from stedi_assets.catalogue import LakeTable
 from stedi_assets.lake import LakeLayout
-from stedi_assets.metadata import PERSONAL_MASKS
+from stedi_assets.metadata import personal_data
 
 OWNERS = ["team:stedi-data-engineering"]
 
@@ -52,8 +52,9 @@ class ZoneTable:
         return self.table.landing_source
 
     @property
-    def holds_personal_data(self) -> bool:
-        return any(name in PERSONAL_MASKS for name in self.model.to_schema().columns)
+    def personal_data(self) -> str:
+        """`true`, `pseudonymous` or `false` (`metadata.personal_data`)."""
+        return personal_data(list(self.model.to_schema().columns))
 
     def uri(self, layout: LakeLayout) -> str:
         return self.table.uri(layout)
@@ -67,7 +68,7 @@ class ZoneTable:
             "check_specs": checks.check_specs(self),
             "kinds": {"spark", "delta"},
             "owners": OWNERS,
-            "tags": {"zone": self.zone, "pii": str(self.holds_personal_data).lower()},
+            "tags": {"zone": self.zone, "pii": self.personal_data},
             "metadata": {"dagster/column_schema": self.declared_schema()},
         }
 

@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.shared_spark import connect_server
+from stedi_assets.shared_spark import TOKEN_VARIABLE, connect_server, new_token
 from stedi_assets_tests.erased_lake import ErasedLake, erase_a_customer
 from stedi_assets_tests.lakes import (
     dagster_home,
@@ -95,10 +95,16 @@ def shared_server(
         "STEDI_SPARK_DRIVER_MEMORY": "2g",
     }
     environment.pop("STEDI_SPARK_REMOTE", None)
+    environment[TOKEN_VARIABLE] = new_token()
     log_path, port = tmp_path_factory.mktemp("connect") / "server.log", free_port()
-    with connect_server(port, log_path, environment) as (endpoint, pid):
-        assert pid is not None, "a server of the session's own, not one found listening"
-        yield SharedServer(endpoint, port, pid, log_path)
+    with (
+        connect_server(port, log_path, environment) as server,
+        pytest.MonkeyPatch.context() as session_environment,
+    ):
+        assert server.pid is not None, "a server of the session's own, not one found listening"
+        # Its clients (this process's sessions, and the commands the tests start) read it here.
+        session_environment.setenv(TOKEN_VARIABLE, server.token)
+        yield SharedServer(server.endpoint, port, server.pid, log_path)
 
 
 @pytest.fixture(scope="session")

@@ -28,4 +28,4 @@ def test_the_snapshot_holds_what_the_ui_shows() -> None:
     assert {"name": "no_quarantined_lines", "blocking": False} in trusted["checks"]
     assert {"name": "no_erased_lines", "blocking": False} in trusted["checks"]
     assert all(column["description"] for column in trusted["columns"])
-    assert assets["machine_learning_curated"]["tags"]["pii"] == "false"
+    assert assets["machine_learning_curated"]["tags"]["pii"] == "pseudonymous"

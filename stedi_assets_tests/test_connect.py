@@ -17,7 +17,13 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.resources import SparkResource, spark_config
 from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.shared_spark import answers, connect_server
+from stedi_assets.shared_spark import (
+    TOKEN_VARIABLE,
+    ServerRefused,
+    accepts,
+    answers,
+    connect_server,
+)
 from stedi_assets_tests.conftest import SharedServer
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, ErasedLake
 from stedi_assets_tests.graphql import RESOURCE_CONFIG
@@ -73,14 +79,14 @@ def assert_tables(spark: SparkSession, lake: Path, expected: dict[str, list[tupl
 @pytest.mark.connect
 @pytest.mark.slow
 def test_connect_builds_erases_and_vacuums_the_same_tables(
-    spark: SparkSession, connect_endpoint: str, erased_lake: ErasedLake, tmp_path: Path
+    spark: SparkSession, shared_server: SharedServer, erased_lake: ErasedLake, tmp_path: Path
 ) -> None:
     """The documented commands as clients of the server (a process holding a Spark of its own
     cannot also be a Spark Connect client), against the same files that the session's
     `erased_lake` built and erased in this process."""
     remote, email = tmp_path / "remote", erased_lake.email
     shutil.copytree(erased_lake.pristine, remote)
-    client = {"STEDI_SPARK_REMOTE": connect_endpoint, "STEDI_ERASURE_SALT": SALT}
+    client = {"STEDI_SPARK_REMOTE": shared_server.endpoint, "STEDI_ERASURE_SALT": SALT}
     materialize_with_cli(remote, dagster_home(tmp_path / "home"), **client)
 
     def classic(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
@@ -95,6 +101,8 @@ def test_connect_builds_erases_and_vacuums_the_same_tables(
     )  # fmt: skip
     assert_tables(spark, remote, classic(erased_lake.after))
     assert files_containing(remote, [email, erased_lake.serial]) == {}  # vacuumed through Connect
+    # The server neither holds the salt nor logs it or the erased person: sent as data.
+    assert files_containing(shared_server.log.parent, [SALT, email, erased_lake.serial]) == {}
 
     answer = subprocess.run(
         [str(STEDI), "sql", "select count(*) as n from machine_learning_curated"],
@@ -218,18 +226,45 @@ def test_stedi_ui_points_every_run_at_the_server_it_starts_and_stops_it(tmp_path
             item["key"]: item["value"]
             for item in details["topLevelResourceDetailsOrError"]["configuredValues"]
         }
-        assert f"sc://127.0.0.1:{spark_port}" in values["spark_config"], values
+        assert f"sc://localhost:{spark_port}" in values["spark_config"], values
+        assert "token" not in values["spark_config"].lower()
         ui.send_signal(signal.SIGTERM)
         ui.wait(timeout=120)
         assert not answers(spark_port)
     assert "Runs use the Spark Connect server at" in (tmp_path / "stedi-ui.log").read_text()
 
 
-def test_a_server_already_listening_is_used_and_left_running(tmp_path: Path) -> None:
+def test_a_server_already_listening_is_used_only_if_it_accepts_the_token(
+    tmp_path: Path, shared_server: SharedServer
+) -> None:
+    """`stedi ui` uses a server already on its port only when it accepts this session's token
+    (the environment's): another account's server, or anything else listening, is refused
+    with a clear error rather than sent the runs."""
+    with connect_server(shared_server.port, tmp_path / "server.log") as server:
+        assert (server.endpoint, server.pid) == (shared_server.endpoint, None)
+    assert answers(shared_server.port) and not (tmp_path / "server.log").exists()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        with connect_server(port, tmp_path / "server.log") as (endpoint, started):
-            assert (endpoint, started) == (f"sc://127.0.0.1:{port}", None)
-        assert answers(port) and not (tmp_path / "server.log").exists()
+        with pytest.raises(ServerRefused, match=f"already listens on port {port}"):
+            with connect_server(port, tmp_path / "server.log"):
+                pass
+    other = {**os.environ, TOKEN_VARIABLE: "another account's token"}
+    with pytest.raises(ServerRefused, match="does not accept this session's token"):
+        with connect_server(shared_server.port, tmp_path / "server.log", other):
+            pass
+
+
+@pytest.mark.connect
+def test_a_client_without_the_token_is_refused(shared_server: SharedServer) -> None:
+    """Any account on the machine can reach the port: without the token it runs nothing."""
+    assert accepts(shared_server.endpoint, os.environ[TOKEN_VARIABLE])
+    assert not accepts(shared_server.endpoint, "a guess")
+    refused = subprocess.run(
+        [sys.executable, "-m", "stedi_assets", "sql", "select 1"],
+        env={**os.environ, "STEDI_SPARK_REMOTE": shared_server.endpoint, TOKEN_VARIABLE: ""},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "UNAUTHENTICATED" in refused.stderr or "unauthenticated" in refused.stderr.lower()

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pyspark.errors import ParseException
 from pyspark.sql import SparkSession
 
-from stedi_assets.catalog.sql import run_query
+from stedi_assets import delta_tables
+from stedi_assets.catalog.sql import WritingQuery, run_query
 from stedi_assets.lake import LakeLayout
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets_tests.conftest import CliLake, SharedServer
@@ -23,6 +25,7 @@ from stedi_assets_tests.lakes import (
     files_containing,
     lake_with,
     materialize_lake,
+    stedi_command,
     table_rows,
 )
 from stedi_assets_tests.reference_contract import compute_expected
@@ -140,3 +143,39 @@ def test_make_sql_prints_the_answer(cli_lake: CliLake, connect_endpoint: str) ->
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"|{len(expected.customers_curated)}" in completed.stdout.replace(" ", "")
+
+
+def test_sql_opens_the_lake_read_only_unless_asked(cli_lake: CliLake, spark: SparkSession) -> None:
+    """An analyst's query cannot change a table: a statement that writes is refused, one that
+    hides a write inside a query fails to parse, and the table keeps its version."""
+    lake = LakeLayout(str(cli_lake.lake))
+    before = delta_tables.latest_version(spark, lake.uri("customer/trusted"))
+    with pytest.raises(WritingQuery, match="read-only; add --write"):
+        run_query(spark, lake, "delete from customer_trusted")
+    with pytest.raises(ParseException):
+        run_query(spark, lake, "with x as (select 1) insert into customer_trusted select * from x")
+    refused = stedi_command("sql", "DROP TABLE customer_trusted", STEDI_LAKE=str(cli_lake.lake))
+    assert refused.returncode == 2 and "add --write" in refused.stderr
+    assert delta_tables.latest_version(spark, lake.uri("customer/trusted")) == before
+
+
+def test_what_a_run_writes_is_its_owners_alone(cli_lake: CliLake) -> None:
+    """Tables, quarantines, parsed records and their logs, and the instance's storage: no
+    permission for the group or others, whatever the umask of the shell that ran `make`."""
+    tables = [  # <source>/<table>/…: the test wrote the landing folders
+        path
+        for path in cli_lake.lake.rglob("*")
+        if len(parts := path.relative_to(cli_lake.lake).parts) > 1 and parts[1] != "landing"
+    ]
+    instance = [  # what the run recorded (the test made the folder and its dagster.yaml)
+        path
+        for path in cli_lake.home.rglob("*")
+        if path.name not in ("dagster.yaml", "cli-output.log")
+    ]
+    written = tables + instance
+    assert any(path.name.endswith(".parquet") for path in written)
+    assert any(path.suffix == ".db" for path in written)
+    shared = {
+        str(path): oct(path.stat().st_mode) for path in written if path.stat().st_mode & 0o077
+    }
+    assert shared == {}

@@ -7,17 +7,27 @@ import bz2
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets import delta_tables
 from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.erasure.matching import ErasedPeople, email_hash, searchable, without_erased
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, ErasedLake, mentions
-from stedi_assets_tests.lakes import files_containing, materialize_lake, read_rows
+from stedi_assets_tests.lakes import (
+    dagster_home,
+    files_containing,
+    materialize_lake,
+    materialize_with_cli,
+    read_rows,
+    stedi_command,
+)
 
 
 def test_no_byte_of_the_customer_is_left_under_the_lake_root(erased_lake: ErasedLake) -> None:
@@ -110,3 +120,34 @@ def test_landing_files_compressed_as_spark_reads_them_are_rewritten_or_named() -
         False,
         True,
     ]
+
+
+@pytest.mark.slow
+def test_no_plan_holds_the_salt_an_email_or_a_serial_number(
+    erased_lake: ErasedLake, tmp_path: Path
+) -> None:
+    """Spark's UI and event log show every query's plan: the erasure and the runs after it pass
+    the salt and the hashes as data, so no plan of theirs holds the salt, the erased email or
+    the serial number only they carried (read from Spark's event log, which records the plans
+    the UI shows)."""
+    lake, events = tmp_path / "lake", tmp_path / "events"
+    shutil.copytree(erased_lake.pristine, lake)
+    events.mkdir()
+    environment = {
+        "STEDI_LAKE": str(lake),
+        "STEDI_ERASURE_SALT": SALT,
+        "STEDI_SPARK_MASTER": "local[2]",
+        "STEDI_SPARK_CONF": f"spark.eventLog.enabled=true spark.eventLog.dir={events} "
+        "spark.eventLog.compress=false",
+    }
+    home = dagster_home(tmp_path / "home")
+    materialize_with_cli(lake, home, **environment)
+    erased = stedi_command("erase", erased_lake.email, "--vacuum-now", **environment)
+    assert erased.returncode == 0, erased.stderr[-3000:]
+    for pristine in (erased_lake.pristine / "customer/landing").iterdir():  # delivered again
+        (lake / "customer/landing" / f"again-{pristine.name}").write_bytes(pristine.read_bytes())
+    materialize_with_cli(lake, home, **environment)
+    assert len(list(events.iterdir())) >= 3  # two runs and the erasure
+    plans = "".join(log.read_text() for log in events.rglob("*") if log.is_file())
+    assert "sha2" in plans  # the hashing is in them
+    assert files_containing(events, [SALT, erased_lake.email, erased_lake.serial]) == {}

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import cast
 
+import deltalake
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -88,9 +89,12 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
     assert not checks["only_consenting_customers"].passed
     assert checks["only_consenting_customers"].metadata["violating_rows"].value == 1
     (example,) = checks["only_consenting_customers"].metadata["examples"].value
-    assert example == {
-        "user_sha256": hashlib.sha256(b"bob@x.com").hexdigest()[:12],
-        "timestamp": 10,
+    # The user as a hash salted with a secret of the run: no one can find Bob from it.
+    assert set(example) == {"user_hash", "timestamp"} and example["timestamp"] == 10
+    assert example["user_hash"] not in {
+        hashlib.sha256(text).hexdigest()[:length]
+        for text in (b"bob@x.com", b"Bob@x.com")
+        for length in (12, 16)
     }
     assert not checks["accounting_balances"].passed  # 2 rows, but 1 line was kept
     assert checks["schema"].passed
@@ -107,12 +111,13 @@ def test_a_table_made_before_the_lake_set_its_properties_gets_them_at_its_next_f
     spark: SparkSession, tmp_path: Path
 ) -> None:
     """Delta's session defaults reach new tables only: on a lake written before the change data
-    feed was on every increment that reads a table's changes would fail, and a table made with
-    column statistics on would go on copying personal values into its log."""
+    feed was on every increment that reads a table's changes would fail, a table made with
+    column statistics on would go on copying personal values into its log, and one with
+    deletion vectors stays unreadable by `deltalake` until the feature is dropped."""
     uri = str(tmp_path / "made_before")
     spark.sql(
         f"CREATE TABLE delta.`{uri}` (email STRING) USING delta TBLPROPERTIES "
-        "('delta.enableChangeDataFeed' = 'false', 'delta.enableDeletionVectors' = 'false', "
+        "('delta.enableChangeDataFeed' = 'false', 'delta.enableDeletionVectors' = 'true', "
         "'delta.dataSkippingNumIndexedCols' = '32')"
     )
     emails = spark.createDataFrame([(f"person{n}@example.com",) for n in range(5)], ["email"])
@@ -129,7 +134,10 @@ def test_a_table_made_before_the_lake_set_its_properties_gets_them_at_its_next_f
     properties = {
         row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES delta.`{uri}`").collect()
     }
-    assert properties["delta.enableDeletionVectors"] == "true"
+    assert properties["delta.enableDeletionVectors"] == "false"
+    assert "delta.feature.deletionVectors" not in properties
+    assert deltalake.DeltaTable(uri).protocol().reader_features is None
+    assert len(deltalake.DeltaTable(uri).to_pyarrow_table()) == 5
     for version in (built, built + 1):
         commit = (Path(uri) / "_delta_log" / f"{version:020d}.json").read_text()
         assert '"add"' in commit

@@ -113,7 +113,7 @@ def assert_everything_reads_back(webserver: DagsterWebserver) -> None:
         node = details[name]
         assert node["owners"] == [{"team": "stedi-data-engineering"}]
         tags = {tag["key"]: tag["value"] for tag in node["tags"]}
-        assert tags["zone"] in ("trusted", "curated") and tags["pii"] in ("true", "false")
+        assert tags["zone"] in ("trusted", "curated") and tags["pii"] in ("true", "pseudonymous")
         (materialization,) = node["assetMaterializations"]
         entries = {entry["label"]: entry for entry in materialization["metadataEntries"]}
         columns = entries["dagster/column_schema"]["schema"]["columns"]

@@ -19,13 +19,15 @@ their rows from every table, with the same rules:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.contract.identity import hashed_email, salted_hash
+from stedi_assets.contract.identity import normalized_email
 
 WORD = r"[^\s\"'<>(),;:\[\]{}\\]+"
 """A piece of a line between white space, quotes and JSON punctuation: emails and serial
@@ -35,25 +37,44 @@ STRING_LITERAL = r'"(?:[^"\\]++|\\.)*+"'
 IDENTITY_MEMBER = r'"(?:email|user|serialNumber)"[ \t\r\n]*+:[ \t\r\n]*+("(?:[^"\\]++|\\.)*+")'
 """A member naming a person or a device; group 1 is its value's literal."""
 
+_SALT, _EMAILS, _SERIALS = "_erasure_salt", "_erased_email_hashes", "_erased_serial_hashes"
+_KEY_SCHEMA = f"{_SALT} string, {_EMAILS} array<string>, {_SERIALS} array<string>"
+
 
 @dataclass(frozen=True)
 class ErasedHashes:
-    """The erasure log's hashes, and the salt that made them (a secret)."""
+    """The erasure log's hashes and the salt that made them (a secret), as one row of data that
+    the rows to judge are joined with: neither the salt nor a hash is a literal of any plan
+    (plans reach Spark's UI and a Spark Connect server's log)."""
 
-    salt: str
-    emails: tuple[str, ...]
-    serial_numbers: tuple[str, ...]
+    key: DataFrame
+    """One row: the salt, the email hashes, the serial-number hashes."""
 
-    def __bool__(self) -> bool:
-        return bool(self.emails or self.serial_numbers)
+    @classmethod
+    def of(
+        cls, spark: SparkSession, salt: str, emails: Sequence[str], serials: Sequence[str]
+    ) -> ErasedHashes:
+        return cls(spark.createDataFrame([(salt, list(emails), list(serials))], _KEY_SCHEMA))
+
+    def joined(self, rows: DataFrame) -> DataFrame:
+        """`rows` with the key's columns, for `line_is_erased` and `record_is_erased`."""
+        return rows.crossJoin(F.broadcast(self.key))
+
+    @staticmethod
+    def without_key(rows: DataFrame) -> DataFrame:
+        return rows.drop(_SALT, _EMAILS, _SERIALS)
 
 
-def _is_erased_email(email: Column, erased: ErasedHashes) -> Column:
-    return hashed_email(email, erased.salt).isin(list(erased.emails))
+def _hash(value: Column) -> Column:
+    return F.sha2(F.concat(F.col(_SALT), value), 256)
 
 
-def _is_erased_serial(serial: Column, erased: ErasedHashes) -> Column:
-    return salted_hash(serial, erased.salt).isin(list(erased.serial_numbers))
+def _is_erased_email(email: Column) -> Column:
+    return F.array_contains(F.col(_EMAILS), _hash(normalized_email(email)))
+
+
+def _is_erased_serial(serial: Column) -> Column:
+    return F.array_contains(F.col(_SERIALS), _hash(serial))
 
 
 def _decoded(literal: Column) -> Column:
@@ -75,13 +96,17 @@ def _pieces(line: Column) -> Column:
     return F.concat(F.regexp_extract_all(line, F.lit(WORD), 0), words_of_escaped, members)
 
 
-def line_is_erased(line: Column, erased: ErasedHashes) -> Column:
-    """True for a line (kept as text) that mentions an erased person or device."""
-    return F.exists(
-        _pieces(line),
-        lambda piece: F.coalesce(
-            _is_erased_email(piece, erased) | _is_erased_serial(piece, erased), F.lit(False)
+def line_is_erased(line: Column) -> Column:
+    """True for a line (kept as text) that mentions an erased person or device (on rows
+    `ErasedHashes.joined`)."""
+    return F.coalesce(
+        F.exists(
+            _pieces(line),
+            lambda piece: F.coalesce(
+                _is_erased_email(piece) | _is_erased_serial(piece), F.lit(False)
+            ),
         ),
+        F.lit(False),
     )
 
 
@@ -89,28 +114,20 @@ IDENTITY = {"customer": "email", "accelerometer": "user", "step_trainer": "seria
 """The field that says whose a valid record of each landing source is."""
 
 
-def record_is_erased(identity: str, erased: ErasedHashes) -> Column:
-    """True for a valid record whose identity field (`IDENTITY`) is an erased person's."""
+def record_is_erased(identity: str) -> Column:
+    """True for a valid record whose identity field (`IDENTITY`) is an erased person's (on rows
+    `ErasedHashes.joined`)."""
     value = F.col(identity)
-    matched = (
-        _is_erased_serial(value, erased)
-        if identity == "serialNumber"
-        else _is_erased_email(value, erased)
-    )
+    matched = _is_erased_serial(value) if identity == "serialNumber" else _is_erased_email(value)
     return F.coalesce(matched, F.lit(False))
 
 
-def rows_erased(rows: DataFrame, erased: ErasedHashes, columns: Sequence[str] = ()) -> Column:
-    """True for a table row of an erased person: by its `email` or `user`, its `serialNumber`,
-    or a quarantined `line` that mentions them."""
-    present = set(columns or rows.columns)
-    conditions = [F.lit(False)]
-    for column in ("email", "user", "serialNumber"):
-        if column in present:
-            conditions.append(record_is_erased(column, erased))
-    if "line" in present:
-        conditions.append(F.coalesce(line_is_erased(F.col("line"), erased), F.lit(False)))
-    mentioned = conditions[0]
-    for condition in conditions[1:]:
-        mentioned = mentioned | condition
-    return mentioned
+def rows_not_erased(rows: DataFrame, erased: ErasedHashes) -> DataFrame:
+    """The rows of a table that are no erased person's: not by their `email` or `user`, their
+    `serialNumber`, nor a quarantined `line` that mentions them."""
+    identities = [name for name in ("email", "user", "serialNumber") if name in rows.columns]
+    conditions = [record_is_erased(name) for name in identities]
+    if "line" in rows.columns:
+        conditions.append(line_is_erased(F.col("line")))
+    mentioned = reduce(operator.or_, conditions, F.lit(False))
+    return ErasedHashes.without_key(erased.joined(rows).where(~mentioned))

@@ -1,5 +1,4 @@
-"""How the contract identifies a person: by their email, trimmed and lower-cased; and how the
-erasure log names one without holding the email: a salted SHA-256 of it."""
+"""How the contract identifies a person: by their email, trimmed and lower-cased."""
 
 from __future__ import annotations
 
@@ -13,13 +12,3 @@ ASCII_WHITESPACE = " \t\n\u000b\f\r"
 def normalized_email(email: Column) -> Column:
     """Emails identify people trimmed and lower-cased, everywhere (customer and accelerometer)."""
     return F.lower(F.trim(email, F.lit(ASCII_WHITESPACE)))
-
-
-def salted_hash(value: Column, salt: str) -> Column:
-    """The salted SHA-256 (hex) of a value: `erasure.matching` computes the same in Python."""
-    return F.sha2(F.concat(F.lit(salt), value), 256)
-
-
-def hashed_email(email: Column, salt: str) -> Column:
-    """The salted SHA-256 of a normalised email: how the erasure log names a person."""
-    return salted_hash(normalized_email(email), salt)

@@ -444,16 +444,19 @@ ERASED = "erased"
 Such a line is dropped: it reaches no table, not even the quarantine, and is counted apart."""
 
 
-def _erased(source: LandingSource, erased: ErasedHashes | None) -> Column:
-    """Whether a parsed line is an erased person's (`contract.erasure`): a valid record by its
-    identity field, any other line by what its text mentions."""
-    if not erased:
-        return F.lit(False)
-    return (
+def _with_erased(
+    parsed: DataFrame, source: LandingSource, erased: ErasedHashes | None
+) -> DataFrame:
+    """`parsed` with `ERASED`: whether a line is an erased person's (`contract.erasure`), a
+    valid record by its identity field, any other line by what its text mentions."""
+    if erased is None:
+        return parsed.withColumn(ERASED, F.lit(False))
+    is_erased = (
         F.when(F.col("blank") | F.col(_REFUSED).isNotNull(), F.lit(False))
-        .when(F.col("reason").isNull(), record_is_erased(IDENTITY[source.name], erased))
-        .otherwise(F.coalesce(line_is_erased(F.col("line"), erased), F.lit(False)))
+        .when(F.col("reason").isNull(), record_is_erased(IDENTITY[source.name]))
+        .otherwise(line_is_erased(F.col("line")))
     )
+    return ErasedHashes.without_key(erased.joined(parsed).withColumn(ERASED, is_erased))
 
 
 def parse_landing(
@@ -523,7 +526,7 @@ def parse_landing(
             _future_time(source, ranges).alias(FUTURE_TIME),
             *source.columns,
         )
-        .withColumn(ERASED, _erased(source, erased))
+        .transform(lambda rows: _with_erased(rows, source, erased))
         .drop(_REFUSED)
     )
     if keep_valid_lines:

@@ -98,7 +98,9 @@ def machine_learning_curated(
     the same customer with `sensorReadingTime = timestamp`. Pairing on the time alone, as the
     course's reference solution does, matches one person's device with another person's phone.
     Built from trusted tables only, so every row comes from a customer who consented to
-    research. No personal data: no name, email, phone or birthday.
+    research. No name, email, phone or birthday; the device's serial number is a pseudonym
+    (it identifies a customer only through the customer tables, which this table's readers do
+    not get) and an erasure removes its rows.
     """
     spark = pyspark.spark_session
     devices_table, phones_table, customers_table = (

@@ -11,7 +11,8 @@ class CustomersCurated(CustomerTrusted):
 
 
 class MachineLearningCurated(DataFrameModel):
-    """Training rows: no column may identify a person (strict: any extra column fails)."""
+    """Training rows: no direct identifier (strict: any extra column fails). The serial number is
+    pseudonymous: it identifies a customer only through the customer tables."""
 
     sensorReadingTime: T.LongType() = Field(
         nullable=False, description="Reading time, epoch milliseconds."

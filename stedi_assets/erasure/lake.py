@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from stedi_assets import delta_tables
 from stedi_assets.catalogue import ERASURE_LOG, PERSONAL_TABLES
-from stedi_assets.contract.erasure import ErasedHashes, rows_erased
+from stedi_assets.contract.erasure import ErasedHashes, rows_not_erased
 from stedi_assets.erasure.matching import ErasedPeople, file_lines, searchable, without_erased
 from stedi_assets.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.landing.store import LandingStore
@@ -68,26 +68,23 @@ def serials_only_they_carry(store: LandingStore, people: ErasedPeople) -> Erased
     return people.with_serials_of(lines)
 
 
-def _hashes(people: ErasedPeople) -> ErasedHashes:
-    return ErasedHashes(
-        people.salt, tuple(sorted(people.email_hashes)), tuple(people.serial_number_hashes())
-    )
-
-
 def erase_from_tables(
     spark: SparkSession, lake: LakeLayout, people: ErasedPeople, progress: Callable[[str], None]
 ) -> dict[str, int]:
     """Rewrite each table that holds the people's rows without them; rows removed per table."""
     removed: dict[str, int] = {}
-    erased = _hashes(people)
+    erased = ErasedHashes.of(
+        spark, people.salt, sorted(people.email_hashes), people.serial_number_hashes()
+    )
     for table in PERSONAL_TABLES:
         uri = table.uri(lake)
         rows = delta_tables.read_table_if_exists(spark, uri)
         if rows is None:
             continue
-        theirs = rows.where(rows_erased(rows, erased)).count()
+        kept = rows_not_erased(rows, erased)
+        theirs = rows.count() - kept.count()
         if theirs:
-            delta_tables.replace_rows(rows.where(~rows_erased(rows, erased)), uri)
+            delta_tables.replace_rows(kept, uri)
             progress(f"{table.path}: removed {theirs} rows")
             removed[table.path] = theirs
     return removed
@@ -109,9 +106,12 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
 
 
 def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> list[str]:
-    """Delete the files of table versions older than `retention_hours` from every table,
-    after rewriting the files that still hold rows an increment removed (a withdrawn
-    customer's readings are marked deleted, not rewritten, when they leave a table).
+    """Delete the files of table versions older than `retention_hours` from every table.
+
+    A table made before the lake wrote no deletion vectors may still mark rows deleted (a
+    withdrawn customer's readings) in files it keeps: the feature is dropped first, which
+    rewrites those files without the rows (its commits carry no build record, so the next run
+    rebuilds the table).
 
     Delta refuses a retention below its 7-day default unless told that no reader still needs
     the old files; runs are serialised (dagster.yaml), so none does. Its listing otherwise runs
@@ -127,8 +127,7 @@ def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> lis
     with _session_conf(spark, settings):
         for table in (*PERSONAL_TABLES, ERASURE_LOG):
             if delta_tables.read_table_if_exists(spark, table.uri(lake)) is not None:
-                if table in PERSONAL_TABLES:
-                    delta_tables.purge_deleted_rows(spark, table.uri(lake))
+                delta_tables.with_table_properties(spark, table.uri(lake))
                 delta_tables.vacuum(spark, table.uri(lake), retention_hours)
                 vacuumed.append(table.path)
     return vacuumed
@@ -173,8 +172,9 @@ def erased_hashes(spark: SparkSession, lake: LakeLayout, salt: str | None) -> Er
         else F.array().cast("array<string>")
     )
     rows = log.select("email_hash", serials.alias("serials")).collect()
-    return ErasedHashes(
+    return ErasedHashes.of(
+        spark,
         salt,
-        tuple(sorted({row["email_hash"] for row in rows})),
-        tuple(sorted({serial for row in rows for serial in row["serials"] or []})),
+        sorted({row["email_hash"] for row in rows}),
+        sorted({serial for row in rows for serial in row["serials"] or []}),
     )
