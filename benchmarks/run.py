@@ -44,8 +44,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from stedi_assets.cli import materialize_all_command
-from stedi_assets.shared_spark import TOKEN_VARIABLE, connect_server
+from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, connect_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATA = ROOT / ".cache" / "bench"

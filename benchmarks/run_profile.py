@@ -26,7 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from stedi_assets.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_all_command
 
 ROOT = Path(__file__).resolve().parent.parent
 

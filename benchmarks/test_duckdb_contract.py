@@ -23,7 +23,7 @@ from types import ModuleType
 import duckdb
 import pytest
 
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.tools.sample_data import write_sample_landing
 
 ROOT = Path(__file__).resolve().parents[1]
 

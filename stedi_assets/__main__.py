@@ -1,5 +1,5 @@
 """`python -m stedi_assets`: the `stedi` command."""
 
-from stedi_assets.cli import main
+from stedi_assets.tools.cli import main
 
 main()

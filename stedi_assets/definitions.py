@@ -10,17 +10,17 @@ from __future__ import annotations
 import dagster as dg
 
 from stedi_assets import settings
-from stedi_assets.curated.assets import customers_curated, machine_learning_curated
-from stedi_assets.erasure.jobs import erase_customer_job, vacuum_job, vacuum_schedule
-from stedi_assets.lake import LakeLayout
-from stedi_assets.landing.assets import landing_specs
-from stedi_assets.landing.sensors import landing_files_sensor
-from stedi_assets.resources import lake_resource, pyspark_resource, s3_resource
-from stedi_assets.trusted.assets import (
+from stedi_assets.orchestration.curated import customers_curated, machine_learning_curated
+from stedi_assets.orchestration.erasure import erase_customer_job, vacuum_job, vacuum_schedule
+from stedi_assets.orchestration.landing import landing_specs
+from stedi_assets.orchestration.resources import lake_resource, pyspark_resource, s3_resource
+from stedi_assets.orchestration.sensors import landing_files_sensor
+from stedi_assets.orchestration.trusted import (
     accelerometer_trusted,
     customer_trusted,
     step_trainer_trusted,
 )
+from stedi_assets.tables.lake import LakeLayout
 
 ZONE_ASSETS = (
     customer_trusted,

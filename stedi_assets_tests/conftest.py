@@ -14,8 +14,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
-from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.shared_spark import TOKEN_VARIABLE, connect_server, new_token
+from stedi_assets.tools.sample_data import write_sample_landing
+from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, connect_server, new_token
 from stedi_assets_tests.erased_lake import ErasedLake, erase_a_customer
 from stedi_assets_tests.lakes import (
     dagster_home,

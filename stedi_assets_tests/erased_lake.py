@@ -13,8 +13,8 @@ from pyspark.sql import SparkSession
 
 from stedi_assets import defs
 from stedi_assets.erasure.matching import email_hash
-from stedi_assets.resources import LakeResource
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
     materialize_lake,

@@ -18,11 +18,12 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets import defs
-from stedi_assets.cli import materialize_all_command
-from stedi_assets.landing.store import is_hidden
-from stedi_assets.resources import LakeResource, s3_resource, spark_config
+from stedi_assets.orchestration.resources import LakeResource, s3_resource
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
-from stedi_assets.shared_spark import answers
+from stedi_assets.storage.landing_store import is_hidden
+from stedi_assets.storage.spark import spark_config
+from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.shared_spark import answers
 from stedi_assets_tests.graphql import DagsterWebserver
 from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected
 

@@ -16,19 +16,19 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.build_inputs import (
+from stedi_assets.contract import landing, plausibility
+from stedi_assets.publishing.build_inputs import (
     BuildInputs,
     BuildRecord,
     added_files,
     reusable,
     secret_digest,
 )
-from stedi_assets.contract import landing, plausibility
-from stedi_assets.landing.store import LandingFile
-from stedi_assets.progress import RunNarrator
-from stedi_assets.publishing import FULL_REFRESH_TAG
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.publishing.flow import FULL_REFRESH_TAG
 from stedi_assets.settings import ConsentPolicy
+from stedi_assets.storage.landing_store import LandingFile
+from stedi_assets.tools.progress import RunNarrator
+from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.erased_lake import ALL_TABLES
 from stedi_assets_tests.lakes import (
     HAND_MADE_TIMES,

@@ -14,7 +14,7 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,
     dagster_home,

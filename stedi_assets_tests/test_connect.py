@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.resources import SparkResource, spark_config
-from stedi_assets.sample_data import write_sample_landing
-from stedi_assets.shared_spark import (
+from stedi_assets.orchestration.resources import SparkResource
+from stedi_assets.storage.spark import spark_config
+from stedi_assets.tools.sample_data import write_sample_landing
+from stedi_assets.tools.shared_spark import (
     TOKEN_VARIABLE,
     ServerRefused,
     accepts,

@@ -6,9 +6,10 @@ import dagster as dg
 import pytest
 
 from stedi_assets import defs, settings
-from stedi_assets.catalogue import ZONE_TABLES
-from stedi_assets.lake import LakeLayout
-from stedi_assets.resources import lake_resource, spark_config
+from stedi_assets.orchestration.resources import lake_resource
+from stedi_assets.storage.spark import spark_config
+from stedi_assets.tables.catalogue import ZONE_TABLES
+from stedi_assets.tables.lake import LakeLayout
 
 ZONE_ASSETS = {
     "customer_trusted": ("trusted", {"customer_landing"}),

@@ -13,10 +13,10 @@ import pytest
 from pyspark.errors import ParseException
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables
-from stedi_assets.catalog.sql import WritingQuery, run_query
-from stedi_assets.lake import LakeLayout
 from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets.storage import delta_tables
+from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.tools.sql import WritingQuery, run_query
 from stedi_assets_tests.conftest import CliLake, SharedServer
 from stedi_assets_tests.lakes import (
     TABLE_PATHS,

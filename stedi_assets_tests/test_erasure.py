@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables
-from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.erasure.matching import ErasedPeople, email_hash, searchable, without_erased
+from stedi_assets.publishing.build_inputs import BuildRecord
+from stedi_assets.storage import delta_tables
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, ErasedLake, mentions
 from stedi_assets_tests.lakes import (
     dagster_home,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.cli import materialize_all_command
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import dagster_home, materialize_lake, read_rows
 from stedi_assets_tests.reference_contract import compute_expected
 

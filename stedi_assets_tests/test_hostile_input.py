@@ -28,7 +28,7 @@ from stedi_assets.contract.readings import (
     device_attribution,
     phone_consent,
 )
-from stedi_assets.trusted.tables import ACCELEROMETER_TRUSTED, STEP_TRAINER_TRUSTED
+from stedi_assets.tables.trusted import ACCELEROMETER_TRUSTED, STEP_TRAINER_TRUSTED
 from stedi_assets_tests.lakes import landing_uris
 
 RANGES = PlausibleRanges.as_of()

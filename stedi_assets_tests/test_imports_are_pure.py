@@ -105,13 +105,13 @@ def test_importing_any_module_reads_no_setting_and_touches_no_file(tmp_path: Pat
 # What each module may pull in: the catalogue, the layout and the shared server are leaves
 # (standard library only); the commands that only need to know where tables are stay clear of
 # Pandera and Glue.
-HEAVY = {"pandera", "delta", "pyspark", "dagster", "boto3", "stedi_assets.catalog.glue"}
+HEAVY = {"pandera", "delta", "pyspark", "dagster", "boto3", "stedi_assets.storage.glue"}
 ALLOWED = {
-    "stedi_assets.catalogue": set(),
-    "stedi_assets.lake": set(),
-    "stedi_assets.shared_spark": set(),
-    "stedi_assets.summary": {"dagster"},
-    "stedi_assets.catalog.sql": {"pyspark"},
+    "stedi_assets.tables.catalogue": set(),
+    "stedi_assets.tables.lake": set(),
+    "stedi_assets.tools.shared_spark": set(),
+    "stedi_assets.tools.summary": {"dagster"},
+    "stedi_assets.tools.sql": {"pyspark"},
     "stedi_assets.erasure.lake": {"pyspark"},
 }
 

@@ -35,10 +35,10 @@ from hypothesis.stateful import (
 )
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables
-from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.contract import plausibility
+from stedi_assets.publishing.build_inputs import BuildRecord
 from stedi_assets.settings import ConsentPolicy
+from stedi_assets.storage import delta_tables
 from stedi_assets_tests.erased_lake import SALT, erase, serial_carriers
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
 from stedi_assets_tests.reference_contract import SOURCES, Erased, compute_expected

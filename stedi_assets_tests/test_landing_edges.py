@@ -17,10 +17,10 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables
-from stedi_assets.build_inputs import BuildRecord
 from stedi_assets.contract import landing, plausibility
-from stedi_assets.landing.store import FolderLandingStore
+from stedi_assets.publishing.build_inputs import BuildRecord
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.landing_store import FolderLandingStore
 from stedi_assets_tests.conftest import LandingWriter
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, erase
 from stedi_assets_tests.lakes import (

@@ -20,9 +20,9 @@ from stedi_assets.contract.landing import (
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.contract.readings import build_accelerometer_trusted
-from stedi_assets.landing.store import landing_store
-from stedi_assets.publishing import Sources, current_inputs
-from stedi_assets.resources import LakeResource
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.publishing.flow import Sources, current_inputs
+from stedi_assets.storage.landing_store import landing_store
 from stedi_assets_tests.lakes import landing_uris
 
 # Most lines here use small times: every time from the epoch on is plausible in these tests.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stedi_assets.cli import materialize_all_command
-from stedi_assets.shared_spark import TOKEN_VARIABLE, new_token
+from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, new_token
 from stedi_assets_tests.lakes import dagster_home, free_port, lake_with
 
 pytestmark = pytest.mark.slow  # starts processes

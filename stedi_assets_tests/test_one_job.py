@@ -4,8 +4,8 @@ one job answers them all (the publish flow's fixed cost is counted in jobs)."""
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
-from stedi_assets.one_job import aggregate_in_one_job
+from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
+from stedi_assets.storage.one_job import aggregate_in_one_job
 
 
 def jobs_of(spark: SparkSession, group: str) -> int:

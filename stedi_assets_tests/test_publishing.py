@@ -11,16 +11,17 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-import stedi_assets.trusted.assets as trusted_assets
-from stedi_assets import delta_tables, publishing
-from stedi_assets.catalogue import (
+import stedi_assets.orchestration.trusted as trusted_assets
+from stedi_assets.contract.accounting import TrustedBuild
+from stedi_assets.publishing import flow as publishing
+from stedi_assets.publishing.flow import Publication
+from stedi_assets.storage import delta_tables
+from stedi_assets.tables.catalogue import (
     ACCELEROMETER_TRUSTED,
     CURRENT_CUSTOMERS,
     CUSTOMER_TRUSTED,
     LakeTable,
 )
-from stedi_assets.contract.accounting import TrustedBuild
-from stedi_assets.publishing import Publication
 from stedi_assets_tests.conftest import LandingWriter
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, read_rows
 

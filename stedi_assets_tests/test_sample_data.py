@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stedi_assets.cli import main as stedi
-from stedi_assets.sample_data import (
+from stedi_assets.tools.cli import main as stedi
+from stedi_assets.tools.sample_data import (
     MIN_FILE_BYTES,
     SOURCES,
     SampleSummary,

@@ -11,9 +11,9 @@ import pytest
 from pandera.pyspark import DataFrameModel
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets.checks import rule_failures
-from stedi_assets.curated.schemas import CustomersCurated, MachineLearningCurated
-from stedi_assets.trusted.schemas import (
+from stedi_assets.tables.checks import rule_failures
+from stedi_assets.tables.curated_schemas import CustomersCurated, MachineLearningCurated
+from stedi_assets.tables.trusted_schemas import (
     AccelerometerTrusted,
     CustomerTrusted,
     StepTrainerTrusted,

@@ -13,8 +13,8 @@ from dagster._core.storage.tags import RUN_FAILURE_REASON_TAG
 from dagster_aws.s3 import S3Resource
 
 from stedi_assets import defs
-from stedi_assets.landing.sensors import SENSOR_NAME, decode_cursor, landing_files_sensor
-from stedi_assets.resources import LakeResource
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.orchestration.sensors import SENSOR_NAME, decode_cursor, landing_files_sensor
 
 ALL_ZONE_TABLES = [
     "accelerometer_trusted",

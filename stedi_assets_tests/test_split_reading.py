@@ -19,7 +19,7 @@ from stedi_assets.contract.landing import (
     read_landing_lines,
 )
 from stedi_assets.contract.plausibility import PlausibleRanges
-from stedi_assets.sample_data import MIN_FILE_BYTES, write_sample_landing
+from stedi_assets.tools.sample_data import MIN_FILE_BYTES, write_sample_landing
 from stedi_assets_tests.lakes import landing_uris
 from stedi_assets_tests.reference_contract import (
     EARLIEST_TIME_MS,

@@ -11,7 +11,8 @@ import pytest
 from botocore.config import Config
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables, transient
+from stedi_assets.publishing import transient
+from stedi_assets.storage import delta_tables
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, free_port, materialize_lake, read_rows
 
 
@@ -101,7 +102,7 @@ def test_a_failed_check_fails_the_step_without_a_retry(
     write_landing("accelerometer", "a.json", [])
     write_landing("step_trainer", "s.json", [])
     with mock.patch(
-        "stedi_assets.checks.privacy_check",
+        "stedi_assets.tables.checks.privacy_check",
         lambda table, violations, count: dg.AssetCheckResult(
             check_name=table.table.privacy_check, passed=False
         ),

@@ -11,9 +11,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 from pyspark.sql import SparkSession
 
-from stedi_assets.publishing import FULL_REFRESH_TAG
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.publishing.flow import FULL_REFRESH_TAG
 from stedi_assets.settings import PROJECT_ROOT
+from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.conftest import SharedServer
 from stedi_assets_tests.graphql import ASSET_DETAILS, ASSET_GRAPH, DagsterWebserver
 from stedi_assets_tests.lakes import TABLE_PATHS, assert_lake_matches, stedi_ui

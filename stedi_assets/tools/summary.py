@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from stedi_assets.catalogue import ZONE_TABLES, LakeTable
+from stedi_assets.tables.catalogue import ZONE_TABLES, LakeTable
 
 
 def _check_outcomes(instance: dg.DagsterInstance, table: LakeTable) -> tuple[int, list[str]]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 
-from stedi_assets.build_inputs import BuildRecord
-from stedi_assets.catalogue import ZONE_TABLES, LakeTable
-from stedi_assets.landing.store import LandingStore
+from stedi_assets.publishing.build_inputs import BuildRecord
+from stedi_assets.storage.landing_store import LandingStore
+from stedi_assets.tables.catalogue import ZONE_TABLES, LakeTable
 
 _COMMIT = re.compile(r"/(\d{20})\.json$")
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
-from stedi_assets.landing.store import LandingFile
+from stedi_assets.storage.landing_store import LandingFile
 
 RECORD_FORMAT = "stedi-build/1"
 COMPANION_FORMAT = "stedi-companion/1"
@@ -81,16 +81,40 @@ def secret_digest(secret: str | None) -> str:
     return hashlib.sha256(b"stedi build input\0" + secret.encode()).hexdigest()
 
 
-@cache
-def code_version() -> str:
-    """A digest of the package's Python sources: a change to any of them rebuilds every table
-    (the conservative choice: no hand-kept version number can go stale)."""
+ROW_SHAPING = (
+    "contract",
+    "tables",
+    "publishing",
+    "storage",
+    "erasure",
+    "orchestration/trusted.py",
+    "orchestration/curated.py",
+    "settings.py",
+)
+"""The package's parts a table's rows can depend on (the asset modules of the trusted and curated
+zones hold their builds). The tools (CLI, progress, summary, sample data, demos), the sensor and
+the definitions are not among them: editing them rebuilds nothing."""
+
+
+def row_shaping_digest(package: Path) -> str:
+    """A digest of `package`'s sources that shape rows (`ROW_SHAPING`), by path and content."""
+    sources = {
+        source
+        for part in ROW_SHAPING
+        for source in ([package / part] if part.endswith(".py") else (package / part).rglob("*.py"))
+    }
     digest = hashlib.sha256()
-    package = Path(__file__).parent
-    for source in sorted(package.rglob("*.py")):
+    for source in sorted(sources):
         digest.update(source.relative_to(package).as_posix().encode() + b"\0")
         digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+@cache
+def code_version() -> str:
+    """The build's code version: a change to a source that shapes rows rebuilds every table (the
+    conservative choice: no hand-kept version number can go stale); a change to a tool does not."""
+    return row_shaping_digest(Path(__file__).parents[1])
 
 
 @dataclass(frozen=True)

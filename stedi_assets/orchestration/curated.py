@@ -8,19 +8,19 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets import delta_tables
 from stedi_assets.contract import privacy
-from stedi_assets.contract.customers import build_customers_curated
-from stedi_assets.contract.increments import (
+from stedi_assets.contract.changes import (
     changed_keys,
     new_training_pairs,
 )
+from stedi_assets.contract.customers import build_customers_curated
 from stedi_assets.contract.readings import build_machine_learning_curated
-from stedi_assets.curated.tables import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
-from stedi_assets.increments import Increment
-from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
-from stedi_assets.resources import LakeResource
-from stedi_assets.trusted.tables import (
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.publishing.flow import Publication, PublishEvents, Sources, publish, read_table
+from stedi_assets.publishing.increment_plan import Increment
+from stedi_assets.storage import delta_tables
+from stedi_assets.tables.curated import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
+from stedi_assets.tables.trusted import (
     ACCELEROMETER_TRUSTED,
     CUSTOMER_TRUSTED,
     STEP_TRAINER_TRUSTED,

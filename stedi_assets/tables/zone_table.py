@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 from pandera.pyspark import DataFrameModel
 
-from stedi_assets import checks
-from stedi_assets.catalogue import LakeTable
-from stedi_assets.lake import LakeLayout
-from stedi_assets.metadata import personal_data
+from stedi_assets.tables import checks
+from stedi_assets.tables.catalogue import LakeTable
+from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.tables.personal_data import personal_data
 
 OWNERS = ["team:stedi-data-engineering"]
 
@@ -53,7 +53,7 @@ class ZoneTable:
 
     @property
     def personal_data(self) -> str:
-        """`true`, `pseudonymous` or `false` (`metadata.personal_data`)."""
+        """`true`, `pseudonymous` or `false` (`personal_data.personal_data`)."""
         return personal_data(list(self.model.to_schema().columns))
 
     def uri(self, layout: LakeLayout) -> str:

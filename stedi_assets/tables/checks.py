@@ -20,13 +20,18 @@ from pandera.pyspark import DataFrameModel
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from stedi_assets.catalogue import ACCOUNTING_CHECK, ERASED_CHECK, QUARANTINE_CHECK, SCHEMA_CHECK
 from stedi_assets.contract.accounting import QUARANTINED, Accounting
-from stedi_assets.metadata import example_keys
-from stedi_assets.one_job import aggregate_in_one_job
+from stedi_assets.storage.one_job import aggregate_in_one_job
+from stedi_assets.tables.catalogue import (
+    ACCOUNTING_CHECK,
+    ERASED_CHECK,
+    QUARANTINE_CHECK,
+    SCHEMA_CHECK,
+)
+from stedi_assets.tables.personal_data import example_keys
 
 if TYPE_CHECKING:
-    from stedi_assets.zone_table import ZoneTable
+    from stedi_assets.tables.zone_table import ZoneTable
 
 
 def check_specs(table: ZoneTable) -> list[dg.AssetCheckSpec]:
@@ -80,7 +85,7 @@ def _check_expression(check: Check, value: Column) -> Column:
         return value.rlike(pattern if pattern.startswith("^") else f"^{pattern}")
     raise NotImplementedError(
         f"Pandera check {check.name!r} has no one-pass form yet: add it to "
-        "stedi_assets.checks._check_expression."
+        "stedi_assets.tables.checks._check_expression."
     )
 
 

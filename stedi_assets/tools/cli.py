@@ -35,7 +35,7 @@ def materialize_all_command() -> list[str]:
 
 
 def _sample_data(args: argparse.Namespace) -> int:
-    from stedi_assets.sample_data import format_summary, write_sample_landing
+    from stedi_assets.tools.sample_data import format_summary, write_sample_landing
 
     if "://" in args.out:
         raise UsageError(f"--out must be a local folder, not {args.out!r}")
@@ -55,7 +55,7 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 
 def _materialize(args: argparse.Namespace) -> int:
-    from stedi_assets.progress import materialize_with_progress
+    from stedi_assets.tools.progress import materialize_with_progress
 
     if not settings.is_set("DAGSTER_HOME"):
         raise UsageError(
@@ -70,7 +70,7 @@ def _materialize(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from stedi_assets.summary import summarize
+    from stedi_assets.tools.summary import summarize
 
     with dg.DagsterInstance.get() as instance:
         lines, healthy = summarize(instance)
@@ -84,9 +84,9 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from stedi_assets.catalog.sql import WritingQuery, read_only, run_query
-    from stedi_assets.lake import LakeLayout
-    from stedi_assets.resources import local_spark_session
+    from stedi_assets.storage.spark import local_spark_session
+    from stedi_assets.tables.lake import LakeLayout
+    from stedi_assets.tools.sql import WritingQuery, read_only, run_query
 
     if not args.write:
         try:
@@ -105,7 +105,7 @@ def _sql(args: argparse.Namespace) -> int:
 
 def _erase(args: argparse.Namespace) -> int:
     from stedi_assets.erasure.matching import email_hash
-    from stedi_assets.erasure.requests import ErasureRefused, erase
+    from stedi_assets.tools.erasure_requests import ErasureRefused, erase
 
     try:
         hashed = email_hash(args.email, settings.erasure_salt() or "")
@@ -125,8 +125,8 @@ def _erase(args: argparse.Namespace) -> int:
 
 
 def _connect_server(args: argparse.Namespace) -> int:
-    from stedi_assets.resources import connect_server_command
-    from stedi_assets.shared_spark import TOKEN_VARIABLE, endpoint, server_environment
+    from stedi_assets.storage.spark import connect_server_command
+    from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, endpoint, server_environment
 
     token = os.environ.get(TOKEN_VARIABLE)
     if not token:
@@ -150,7 +150,7 @@ def _ui(args: argparse.Namespace) -> int:
     import subprocess
     import tempfile
 
-    from stedi_assets.shared_spark import TOKEN_VARIABLE, ServerRefused, connect_server
+    from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, ServerRefused, connect_server
 
     dg_dev = [str(Path(sys.executable).parent / "dg"), "dev", "-h", args.host, "-p", str(args.port)]
 
@@ -179,7 +179,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _demo_s3(args: argparse.Namespace) -> int:
-    from stedi_assets.demo_s3 import run_demo
+    from stedi_assets.tools.demo_s3 import run_demo
 
     run_demo(args.customers, args.seed, materialize_all_command())
     return 0
@@ -335,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from stedi_assets.hardening import private_process
+    from stedi_assets.storage.hardening import private_process
 
     command = parser()
     args = command.parse_args(argv)

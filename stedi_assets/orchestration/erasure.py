@@ -14,8 +14,8 @@ from stedi_assets.erasure.lake import (
     vacuum,
 )
 from stedi_assets.erasure.matching import ErasedPeople
-from stedi_assets.landing.store import landing_store
-from stedi_assets.resources import LakeResource
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.storage.landing_store import landing_store
 
 HASH_PATTERN = r"^[0-9a-f]{64}$"
 

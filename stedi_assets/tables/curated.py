@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from stedi_assets import catalogue
 from stedi_assets.contract.landing import CUSTOMER
-from stedi_assets.curated.schemas import CustomersCurated, MachineLearningCurated
-from stedi_assets.zone_table import ZoneTable, same_columns
+from stedi_assets.tables import catalogue
+from stedi_assets.tables.curated_schemas import CustomersCurated, MachineLearningCurated
+from stedi_assets.tables.zone_table import ZoneTable, same_columns
 
 DEVICE_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
 PHONE_COLUMNS = ("x", "y", "z")

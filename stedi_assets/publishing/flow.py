@@ -26,20 +26,26 @@ import dagster as dg
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets import checks, delta_tables
-from stedi_assets.build_inputs import BuildInputs, BuildRecord, companion_marker, reusable
-from stedi_assets.catalog.glue import CatalogColumn, zone_table_inputs
-from stedi_assets.catalogue import LakeTable
 from stedi_assets.contract.accounting import DUPLICATE, QUARANTINED, Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME, LANDING_SOURCES_BY_NAME
-from stedi_assets.increments import Increment, plan_increment
-from stedi_assets.lake import LakeLayout
-from stedi_assets.landing.store import LandingFile, LandingStore
-from stedi_assets.metadata import Chart, bar_chart, preview, preview_sample
-from stedi_assets.one_job import aggregate_in_one_job
-from stedi_assets.resources import LakeResource
-from stedi_assets.transient import retried_when_transient
-from stedi_assets.zone_table import ZoneTable
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.publishing.build_inputs import (
+    BuildInputs,
+    BuildRecord,
+    companion_marker,
+    reusable,
+)
+from stedi_assets.publishing.increment_plan import Increment, plan_increment
+from stedi_assets.publishing.metadata import Chart, bar_chart, preview, preview_sample
+from stedi_assets.publishing.transient import retried_when_transient
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.glue import CatalogColumn, zone_table_inputs
+from stedi_assets.storage.landing_store import LandingFile, LandingStore
+from stedi_assets.storage.one_job import aggregate_in_one_job
+from stedi_assets.tables import checks
+from stedi_assets.tables.catalogue import LakeTable
+from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.tables.zone_table import ZoneTable
 
 PublishEvents = Iterator[dg.AssetCheckResult | dg.MaterializeResult]
 """What a zone asset yields: its materialization and check results (or failed checks)."""
@@ -259,8 +265,8 @@ def _declared_companions(
     if written != declared:
         raise ValueError(
             f"{table.name} writes the companion tables {written}, but its LakeTable declares "
-            f"{declared} (stedi_assets/catalogue.py): declare every table written beside it, "
-            "so that a run stopped between them is seen by the next one."
+            f"{declared} (stedi_assets/tables/catalogue.py): declare every table written beside "
+            "it, so that a run stopped between them is seen by the next one."
         )
     return publication.companion_tables
 

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets import delta_tables
-from stedi_assets.build_inputs import (
+from stedi_assets.publishing.build_inputs import (
     BuildInputs,
     BuildRecord,
     added_files,
     companion_marker,
     is_companion_marker,
 )
-from stedi_assets.catalogue import LakeTable
-from stedi_assets.lake import LakeLayout
-from stedi_assets.landing.store import LandingFile
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.landing_store import LandingFile
+from stedi_assets.tables.catalogue import LakeTable
+from stedi_assets.tables.lake import LakeLayout
 
 DATA_NEUTRAL_OPERATIONS = ("REORG", "OPTIMIZE", "SET TBLPROPERTIES")
 """Commits that change no row (a purge of deleted rows' files, a compaction, the commit an

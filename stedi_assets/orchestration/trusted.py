@@ -8,10 +8,9 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets import delta_tables
-from stedi_assets.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
 from stedi_assets.contract import privacy
 from stedi_assets.contract.accounting import KEPT, TrustedBuild
+from stedi_assets.contract.changes import changed_keys, reclassified, with_reclassified
 from stedi_assets.contract.customers import (
     build_customer_trusted,
     current_customer_records,
@@ -20,7 +19,6 @@ from stedi_assets.contract.customers import (
     newest_update_by_email,
 )
 from stedi_assets.contract.erasure import ErasedHashes
-from stedi_assets.contract.increments import changed_keys, reclassified, with_reclassified
 from stedi_assets.contract.landing import (
     ACCELEROMETER,
     STEP_TRAINER,
@@ -35,16 +33,18 @@ from stedi_assets.contract.readings import (
     phone_consent,
     phone_disposition,
 )
-from stedi_assets.curated.tables import CUSTOMERS_CURATED
 from stedi_assets.erasure.lake import erased_hashes
-from stedi_assets.increments import FEW_NEW_BYTES, Increment
-from stedi_assets.landing.assets import landing_asset_key
-from stedi_assets.landing.store import LandingFile, LandingStore, landing_store
-from stedi_assets.metadata import readings_per_customer
-from stedi_assets.publishing import Publication, PublishEvents, Sources, publish, read_table
-from stedi_assets.resources import LakeResource
+from stedi_assets.orchestration.landing import landing_asset_key
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.publishing.flow import Publication, PublishEvents, Sources, publish, read_table
+from stedi_assets.publishing.increment_plan import FEW_NEW_BYTES, Increment
+from stedi_assets.publishing.metadata import readings_per_customer
 from stedi_assets.settings import ConsentPolicy
-from stedi_assets.trusted.tables import (
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.landing_store import LandingFile, LandingStore, landing_store
+from stedi_assets.tables.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
+from stedi_assets.tables.curated import CUSTOMERS_CURATED
+from stedi_assets.tables.trusted import (
     ACCELEROMETER_TRUSTED,
     CUSTOMER_TRUSTED,
     STEP_TRAINER_TRUSTED,

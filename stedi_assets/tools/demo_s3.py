@@ -17,9 +17,9 @@ from pathlib import Path
 import boto3
 
 from stedi_assets import settings
-from stedi_assets.lake import LANDING_SOURCES, LakeLayout
-from stedi_assets.landing.store import landing_store
-from stedi_assets.sample_data import write_sample_landing
+from stedi_assets.storage.landing_store import landing_store
+from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
+from stedi_assets.tools.sample_data import write_sample_landing
 
 BUCKET = "stedi-demo"
 GLUE_DATABASE = "stedi"

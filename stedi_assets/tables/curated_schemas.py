@@ -3,7 +3,7 @@
 import pyspark.sql.types as T
 from pandera.pyspark import DataFrameModel, Field
 
-from stedi_assets.trusted.schemas import CustomerTrusted
+from stedi_assets.tables.trusted_schemas import CustomerTrusted
 
 
 class CustomersCurated(CustomerTrusted):

@@ -1,4 +1,5 @@
-"""Resources: the Spark session and the lake, configured from `settings` in one place."""
+"""The project's Spark: the settings a local Spark, a Spark Connect server or its clients get,
+from `settings` in one place."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import socket
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
-import dagster as dg
-from dagster_aws.s3 import S3Resource
-from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
-from stedi_assets import delta_tables, settings
-from stedi_assets.build_inputs import secret_digest
-from stedi_assets.catalog.glue import GlueCatalog
-from stedi_assets.contract import plausibility
-from stedi_assets.hardening import OWNER_ONLY, loopback_config, on_loopback_only, private_process
-from stedi_assets.lake import LakeLayout
+from stedi_assets import settings
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.hardening import (
+    OWNER_ONLY,
+    loopback_config,
+    on_loopback_only,
+    private_process,
+)
 
 SESSION_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
@@ -146,24 +145,6 @@ def require_reachable(remote: str, timeout_seconds: float = 5) -> None:
         ) from None
 
 
-class SparkResource(PySparkResource):
-    """The run's SparkSession (`dagster_pyspark`'s resource), checking first that a Spark
-    Connect endpoint answers, when one is configured, and releasing the run's session on the
-    server when the run ends (what it cached and analysed goes with it, so a server that
-    serves run after run does not grow)."""
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        remote = self.spark_config.get("spark.remote")
-        if remote:
-            require_reachable(remote)
-        private_process()
-        super().setup_for_execution(context)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self.spark_config.get("spark.remote"):
-            self.spark_session.stop()
-
-
 def _s3a_config() -> dict[str, str]:
     """Spark's s3a connector, set from the same settings as the S3 resource.
 
@@ -205,118 +186,3 @@ def local_spark_session() -> SparkSession:
     if "spark.remote" not in config:
         spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def pyspark_resource() -> SparkResource:
-    return SparkResource(spark_config=spark_config())
-
-
-def from_environment(variable: str, default: Any = None, integer: bool = False) -> Any:
-    """A resource field's value: `dg.EnvVar(variable)` when the environment sets it, so the UI
-    shows the variable's name and each run reads its value, else `default`."""
-    if not settings.is_set(variable):
-        return default
-    return dg.EnvVar.int(variable) if integer else dg.EnvVar(variable)
-
-
-def s3_resource() -> S3Resource:
-    """boto3 access for listings and small objects. Keys, when given, come from the environment
-    through `EnvVar`, so the UI shows the variable's name, never its value."""
-    credentials: dict[str, Any] = {}
-    if settings.is_set("AWS_ACCESS_KEY_ID"):
-        credentials = {
-            "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-            "aws_session_token": from_environment("AWS_SESSION_TOKEN"),
-        }
-    return S3Resource(
-        endpoint_url=from_environment("STEDI_S3_ENDPOINT"),
-        region_name=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
-        **credentials,
-    )
-
-
-class LakeResource(dg.ConfigurableResource):
-    """Where the lake lives and which consent policy governs what may leave landing."""
-
-    root: str
-    consent_policy: settings.ConsentPolicy = settings.ConsentPolicy.SINCE_CONSENT
-    glue_database: str | None = None
-    glue_endpoint: str | None = None
-    aws_region: str = settings.DEFAULT_AWS_REGION
-    earliest_time: str = plausibility.DEFAULT_EARLIEST_TIME
-    """Readings and customer dates before this ISO date (UTC) are implausible."""
-    max_future_hours: int = plausibility.DEFAULT_MAX_FUTURE_HOURS
-    """Times more than this many hours after the run's start are implausible."""
-    max_acceleration: float = plausibility.DEFAULT_MAX_ACCELERATION
-    """Accelerometer values beyond ± this (the phone sensor's full scale, in g)."""
-    max_distance: int = plausibility.DEFAULT_MAX_DISTANCE
-    """Step-trainer distances above this, or below 0, are implausible."""
-    erasure_salt: str | None = None
-    """Salt of the erasure log's email hashes (a secret: `STEDI_ERASURE_SALT`)."""
-    history_retention_hours: float = settings.DEFAULT_HISTORY_RETENTION_HOURS
-    """How long replaced table versions stay readable before the vacuum deletes them."""
-    full_refresh: bool = False
-    """Rebuild every table even when nothing it is built from changed (`STEDI_FULL_REFRESH`)."""
-
-    @property
-    def layout(self) -> LakeLayout:
-        return LakeLayout(self.root)
-
-    def plausible_ranges(self) -> plausibility.PlausibleRanges:
-        """The ranges outside which a value is quarantined, as of now."""
-        return plausibility.PlausibleRanges.as_of(
-            earliest_time=self.earliest_time,
-            max_future_hours=self.max_future_hours,
-            max_acceleration=self.max_acceleration,
-            max_distance=self.max_distance,
-        )
-
-    def build_settings(self) -> dict[str, str]:
-        """The settings a table's rows depend on, as `build_inputs.BuildInputs` records them
-        (the salt only as a digest)."""
-        return {
-            "lake": self.layout.base_uri,
-            "consent_policy": str(self.consent_policy),
-            "earliest_time": self.earliest_time,
-            "max_future_hours": str(self.max_future_hours),
-            "max_acceleration": repr(float(self.max_acceleration)),
-            "max_distance": str(self.max_distance),
-            "erasure_salt": secret_digest(self.erasure_salt),
-        }
-
-    def catalog(self) -> GlueCatalog | None:
-        """The Glue catalog tables are registered in, when `glue_database` is set."""
-        if not self.glue_database:
-            return None
-        if not self.layout.is_s3:
-            raise ValueError(
-                f"STEDI_GLUE_DATABASE={self.glue_database} needs an s3:// STEDI_LAKE: Athena "
-                f"cannot read {self.root}."
-            )
-        client = boto3.client("glue", region_name=self.aws_region, endpoint_url=self.glue_endpoint)
-        return GlueCatalog(client, self.glue_database)
-
-
-def lake_resource() -> LakeResource:
-    """The lake as the environment sets it. Every setting is validated now, when the
-    definitions load, so a wrong one fails naming its variable; text and whole-number fields
-    set in the environment are `EnvVar`s (the UI shows the variable's name, never its value,
-    and the erasure salt is a secret)."""
-    parsed, plausible = settings.plausibility_overrides(), {}
-    for variable, (option, kind) in settings.PLAUSIBILITY_VARIABLES.items():
-        if option in parsed:  # EnvVar has no float kind: a float field gets its value
-            plausible[option] = (
-                parsed[option] if kind is float else from_environment(variable, integer=kind is int)
-            )
-    return LakeResource(
-        root=from_environment("STEDI_LAKE", settings.DEFAULT_LAKE),
-        consent_policy=settings.consent_policy(),
-        glue_database=from_environment("STEDI_GLUE_DATABASE"),
-        glue_endpoint=from_environment("STEDI_GLUE_ENDPOINT"),
-        aws_region=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
-        history_retention_hours=settings.history_retention_hours(),
-        full_refresh=settings.full_refresh(),
-        erasure_salt=from_environment("STEDI_ERASURE_SALT"),
-        **plausible,
-    )

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stedi_assets.catalogue import LakeTable
     from stedi_assets.contract.landing import LandingSource
-    from stedi_assets.lake import LakeLayout
+    from stedi_assets.tables.catalogue import LakeTable
+    from stedi_assets.tables.lake import LakeLayout
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"

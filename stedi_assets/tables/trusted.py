@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from stedi_assets import catalogue
 from stedi_assets.contract.landing import ACCELEROMETER, CUSTOMER, STEP_TRAINER
-from stedi_assets.trusted.schemas import AccelerometerTrusted, CustomerTrusted, StepTrainerTrusted
-from stedi_assets.zone_table import ZoneTable, same_columns
+from stedi_assets.tables import catalogue
+from stedi_assets.tables.trusted_schemas import (
+    AccelerometerTrusted,
+    CustomerTrusted,
+    StepTrainerTrusted,
+)
+from stedi_assets.tables.zone_table import ZoneTable, same_columns
 
 CUSTOMER_TRUSTED = ZoneTable(
     table=catalogue.CUSTOMER_TRUSTED,

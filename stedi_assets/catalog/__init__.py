@@ -1,1 +1,0 @@
-"""Table catalogs: AWS Glue for Athena, and local Spark SQL over the lake."""
