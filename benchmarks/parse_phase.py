@@ -23,9 +23,9 @@ from pyspark.sql import functions as F
 from stedi_assets.contract.accounting import quarantined_lines
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME, load_landing
 from stedi_assets.contract.plausibility import PlausibleRanges
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import landing_store
 from stedi_assets.storage.spark import spark_config
-from stedi_assets.tables.lake import LakeLayout
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from stedi_assets.orchestration.trusted import (
     customer_trusted,
     step_trainer_trusted,
 )
-from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.storage.lake import LakeLayout
 
 ZONE_ASSETS = (
     customer_trusted,

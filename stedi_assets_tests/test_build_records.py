@@ -147,7 +147,7 @@ def test_an_increment_is_the_files_added_when_the_settings_and_earlier_files_are
     assert BuildRecord.from_json(published.to_json()) == published
     assert added_files(published, with_phone_files(a, c, b), "accelerometer", 0) == [b, c]
     assert added_files(published, with_phone_files(a), "accelerometer", 0) == []  # none added
-    # What changed upstream is read by the increment itself (`increments.plan_increment`).
+    # What changed upstream is read by the increment itself (`increment_plan.plan_increment`).
     changed_upstream = with_phone_files(a, b, upstream={"customer/trusted": "other customers"})
     assert added_files(published, changed_upstream, "accelerometer", 0) == [b]
     not_increments = [

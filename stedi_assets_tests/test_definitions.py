@@ -7,9 +7,9 @@ import pytest
 
 from stedi_assets import defs, settings
 from stedi_assets.orchestration.resources import lake_resource
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.spark import spark_config
 from stedi_assets.tables.catalogue import ZONE_TABLES
-from stedi_assets.tables.lake import LakeLayout
 
 ZONE_ASSETS = {
     "customer_trusted": ("trusted", {"customer_landing"}),

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.settings import PROJECT_ROOT
 from stedi_assets.storage import delta_tables
-from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.tools.sql import WritingQuery, run_query
 from stedi_assets_tests.conftest import CliLake, SharedServer
 from stedi_assets_tests.lakes import (

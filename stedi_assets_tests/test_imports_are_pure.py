@@ -108,7 +108,7 @@ def test_importing_any_module_reads_no_setting_and_touches_no_file(tmp_path: Pat
 HEAVY = {"pandera", "delta", "pyspark", "dagster", "boto3", "stedi_assets.storage.glue"}
 ALLOWED = {
     "stedi_assets.tables.catalogue": set(),
-    "stedi_assets.tables.lake": set(),
+    "stedi_assets.storage.lake": set(),
     "stedi_assets.tools.shared_spark": set(),
     "stedi_assets.tools.summary": {"dagster"},
     "stedi_assets.tools.sql": {"pyspark"},

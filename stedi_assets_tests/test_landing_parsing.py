@@ -21,7 +21,8 @@ from stedi_assets.contract.landing import (
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.contract.readings import build_accelerometer_trusted
 from stedi_assets.orchestration.resources import LakeResource
-from stedi_assets.publishing.flow import Sources, current_inputs
+from stedi_assets.publishing.flow import current_inputs
+from stedi_assets.publishing.publication import Sources
 from stedi_assets.storage.landing_store import landing_store
 from stedi_assets_tests.lakes import landing_uris
 

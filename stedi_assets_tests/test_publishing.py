@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 import stedi_assets.orchestration.trusted as trusted_assets
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.publishing import flow as publishing
-from stedi_assets.publishing.flow import Publication
+from stedi_assets.publishing.publication import Publication
 from stedi_assets.storage import delta_tables
 from stedi_assets.tables.catalogue import (
     ACCELEROMETER_TRUSTED,

@@ -16,8 +16,8 @@ from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
 from stedi_assets.storage.glue import CatalogColumn, GlueCatalog, delta_table_input
+from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.storage.landing_store import landing_store
-from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.tools.cli import materialize_all_command
 from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT

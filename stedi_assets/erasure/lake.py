@@ -21,9 +21,9 @@ from pyspark.sql import functions as F
 from stedi_assets.contract.erasure import ErasedHashes, rows_not_erased
 from stedi_assets.erasure.matching import ErasedPeople, file_lines, searchable, without_erased
 from stedi_assets.storage import delta_tables
+from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.storage.landing_store import LandingStore
 from stedi_assets.tables.catalogue import ERASURE_LOG, PERSONAL_TABLES
-from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
 
 
 @dataclass(frozen=True)

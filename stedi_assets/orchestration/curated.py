@@ -16,8 +16,9 @@ from stedi_assets.contract.changes import (
 from stedi_assets.contract.customers import build_customers_curated
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.orchestration.resources import LakeResource
-from stedi_assets.publishing.flow import Publication, PublishEvents, Sources, publish, read_table
+from stedi_assets.publishing.flow import publish, read_table
 from stedi_assets.publishing.increment_plan import Increment
+from stedi_assets.publishing.publication import Publication, PublishEvents, Sources
 from stedi_assets.storage import delta_tables
 from stedi_assets.tables.curated import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
 from stedi_assets.tables.trusted import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
-from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.storage.lake import LakeLayout
 
 
 def landing_asset_key(source: str) -> dg.AssetKey:

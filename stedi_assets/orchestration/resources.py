@@ -15,8 +15,8 @@ from stedi_assets.contract import plausibility
 from stedi_assets.publishing.build_inputs import secret_digest
 from stedi_assets.storage.glue import GlueCatalog
 from stedi_assets.storage.hardening import private_process
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.spark import require_reachable, spark_config
-from stedi_assets.tables.lake import LakeLayout
 
 
 class SparkResource(PySparkResource):

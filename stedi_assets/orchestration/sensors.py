@@ -32,8 +32,8 @@ from dagster_aws.s3 import S3Resource
 from stedi_assets.orchestration.landing import landing_asset_key
 from stedi_assets.orchestration.resources import LakeResource
 from stedi_assets.publishing.published_records import judged_again
+from stedi_assets.storage.lake import LANDING_SOURCES
 from stedi_assets.storage.landing_store import LandingFile, landing_store
-from stedi_assets.tables.lake import LANDING_SOURCES
 
 SENSOR_NAME = "landing_files_sensor"
 ZONE_ASSET_SELECTION = dg.AssetSelection.groups("trusted", "curated")

@@ -36,9 +36,10 @@ from stedi_assets.contract.readings import (
 from stedi_assets.erasure.lake import erased_hashes
 from stedi_assets.orchestration.landing import landing_asset_key
 from stedi_assets.orchestration.resources import LakeResource
-from stedi_assets.publishing.flow import Publication, PublishEvents, Sources, publish, read_table
+from stedi_assets.publishing.flow import publish, read_table
 from stedi_assets.publishing.increment_plan import FEW_NEW_BYTES, Increment
 from stedi_assets.publishing.metadata import readings_per_customer
+from stedi_assets.publishing.publication import Publication, PublishEvents, Sources
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.landing_store import LandingFile, LandingStore, landing_store

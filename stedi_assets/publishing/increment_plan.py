@@ -24,9 +24,9 @@ from stedi_assets.publishing.build_inputs import (
     is_companion_marker,
 )
 from stedi_assets.storage import delta_tables
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile
 from stedi_assets.tables.catalogue import LakeTable
-from stedi_assets.tables.lake import LakeLayout
 
 DATA_NEUTRAL_OPERATIONS = ("REORG", "OPTIMIZE", "SET TBLPROPERTIES")
 """Commits that change no row (a purge of deleted rows' files, a compaction, the commit an

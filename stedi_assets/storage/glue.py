@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stedi_assets.contract.landing import LandingSource
+    from stedi_assets.storage.lake import LakeLayout
     from stedi_assets.tables.catalogue import LakeTable
-    from stedi_assets.tables.lake import LakeLayout
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from stedi_assets.tables.lake import LakeLayout
+from stedi_assets.storage.lake import LakeLayout
 
 COPYING_SUFFIX = "._COPYING_"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
+from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 
 SCHEMA_CHECK = "schema"
 ACCOUNTING_CHECK = "accounting_balances"

@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 from pandera.pyspark import DataFrameModel
 
+from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.tables import checks
 from stedi_assets.tables.catalogue import LakeTable
-from stedi_assets.tables.lake import LakeLayout
 from stedi_assets.tables.personal_data import personal_data
 
 OWNERS = ["team:stedi-data-engineering"]

@@ -84,8 +84,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
+    from stedi_assets.storage.lake import LakeLayout
     from stedi_assets.storage.spark import local_spark_session
-    from stedi_assets.tables.lake import LakeLayout
     from stedi_assets.tools.sql import WritingQuery, read_only, run_query
 
     if not args.write:

@@ -17,8 +17,8 @@ from pathlib import Path
 import boto3
 
 from stedi_assets import settings
+from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.storage.landing_store import landing_store
-from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.tools.sample_data import write_sample_landing
 
 BUCKET = "stedi-demo"

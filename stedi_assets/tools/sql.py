@@ -20,8 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
 from stedi_assets.storage import delta_tables
+from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.tables.catalogue import QUARANTINE_TABLES, ZONE_TABLES
-from stedi_assets.tables.lake import LANDING_SOURCES, LakeLayout
 
 
 def lake_views(spark: SparkSession, lake: LakeLayout) -> dict[str, DataFrame]:
