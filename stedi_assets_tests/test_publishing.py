@@ -11,7 +11,7 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-import stedi_assets.orchestration.trusted as trusted_assets
+import stedi_assets.builds.trusted as trusted_builds
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.publishing import flow as publishing
 from stedi_assets.publishing.publication import Publication
@@ -69,9 +69,9 @@ def test_a_privacy_failure_blocks_publishing_and_downstream(
     curated_version = version(spark, lake_root / "customer/curated")
     assert [row[0] for row in published] == ["ann@x.com"]
 
-    original_build = trusted_assets.build_accelerometer_trusted
+    original_build = trusted_builds.build_accelerometer_trusted
     monkeypatch.setattr(
-        trusted_assets,
+        trusted_builds,
         "build_accelerometer_trusted",
         lambda *args: leak_bobs_reading(original_build(*args)),
     )

@@ -87,13 +87,12 @@ ROW_SHAPING = (
     "publishing",
     "storage",
     "erasure",
-    "orchestration/trusted.py",
-    "orchestration/curated.py",
+    "builds",
     "settings.py",
 )
-"""The package's parts a table's rows can depend on (the asset modules of the trusted and curated
-zones hold their builds). The tools (CLI, progress, summary, sample data, demos), the sensor and
-the definitions are not among them: editing them rebuilds nothing."""
+"""The package's parts a table's rows can depend on. The tools (CLI, progress, summary, sample
+data, demos) and the Dagster wiring (assets, sensor, definitions) are not among them: editing
+them rebuilds nothing."""
 
 
 def row_shaping_digest(package: Path) -> str:

@@ -27,12 +27,11 @@ from stedi_assets.publishing.change import change_of
 from stedi_assets.publishing.increment_plan import Increment, plan_increment
 from stedi_assets.publishing.materialization import kept_preview, materialized, unchanged
 from stedi_assets.publishing.publication import (
-    BuildFull,
-    BuildIncrement,
     LakeSettings,
     Publication,
     PublishEvents,
     Sources,
+    TableBuilder,
 )
 from stedi_assets.publishing.transient import retried_when_transient
 from stedi_assets.publishing.verify import verify
@@ -86,40 +85,31 @@ def full_refresh_requested(context: dg.AssetExecutionContext, lake_resource: Lak
 
 def publish(
     context: dg.AssetExecutionContext,
-    spark: SparkSession,
     lake_resource: LakeSettings,
     store: LandingStore | None,
-    table: ZoneTable,
-    sources: Sources,
-    build: BuildFull,
-    build_increment: BuildIncrement | None = None,
+    builder: TableBuilder,
 ) -> PublishEvents:
-    """Build the table from `sources` unless its published version was built from the same
-    inputs; check the rows, then write them (and a trusted table's quarantine) as Delta
-    tables, and register them in the Glue catalog when one is configured.
+    """Build the builder's table from its sources unless its published version was built from
+    the same inputs; check the rows, then write them (and a trusted table's quarantine) as
+    Delta tables, and register them in the Glue catalog when one is configured.
 
-    A table that passes `build_increment` changes its published version by an increment when
-    it can (`increment_plan.plan_increment`), instead of being rebuilt. A failure a retry can fix
-    (S3 or the Spark server not answering) runs the step again (`transient`)."""
+    The published version changes by an increment when it can
+    (`increment_plan.plan_increment`, then the builder's `increment`), instead of a rebuild.
+    A failure a retry can fix (S3 or the Spark server not answering) runs the step again
+    (`transient`)."""
     with retried_when_transient():
-        yield from _publish(
-            context, spark, lake_resource, store, table, sources, build, build_increment
-        )
+        yield from _publish(context, lake_resource, store, builder)
 
 
 def _publish(
     context: dg.AssetExecutionContext,
-    spark: SparkSession,
     lake_resource: LakeSettings,
     store: LandingStore | None,
-    table: ZoneTable,
-    sources: Sources,
-    build: BuildFull,
-    build_increment: BuildIncrement | None,
+    builder: TableBuilder,
 ) -> PublishEvents:
-    uri = table.uri(lake_resource.layout)
-    inputs = current_inputs(spark, lake_resource, store, sources)
-    published = delta_tables.latest_commit(spark, uri)
+    spark, table = builder.spark, builder.table
+    inputs = current_inputs(spark, lake_resource, store, builder.sources)
+    published = delta_tables.latest_commit(spark, table.uri(lake_resource.layout))
     if published is not None and not full_refresh_requested(context, lake_resource):
         version, user_metadata = published
         record = BuildRecord.from_json(user_metadata)
@@ -138,10 +128,10 @@ def _publish(
                 inputs,
                 latest_time_ms,
             )
-            if record is not None and build_increment is not None
+            if record is not None
             else None
         )
-        publication = build_increment(increment) if build_increment and increment else None
+        publication = builder.increment(increment) if increment is not None else None
         if increment is not None and publication is not None:
             changed = ", ".join(sorted(increment.upstream)) or "none"
             context.log.info(
@@ -153,7 +143,7 @@ def _publish(
             )
             return
     files = inputs.landing.get(table.landing_source or "", [])
-    yield from _check_and_write(context, lake_resource, table, build(files), inputs)
+    yield from _check_and_write(context, lake_resource, table, builder.build(files), inputs)
 
 
 def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:

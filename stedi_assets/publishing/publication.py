@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import dagster as dg
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.plausibility import PlausibleRanges
@@ -17,6 +17,7 @@ from stedi_assets.storage.glue import GlueCatalog
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile
 from stedi_assets.tables.catalogue import LakeTable
+from stedi_assets.tables.zone_table import ZoneTable
 
 
 class LakeSettings(Protocol):
@@ -76,9 +77,25 @@ class Sources:
     tables: Sequence[LakeTable] = ()
 
 
-BuildFull = Callable[[Sequence[LandingFile]], Publication]
-"""A table's full build, given the files of its landing source as this run listed them (none
-for a curated table): it reads exactly those, so its record names exactly what it read."""
-BuildIncrement = Callable[[Increment], Publication | None]
-"""A table's increment on its published version (`Increment`): what the added landing files
-and the upstream changes add and remove; None when it needs a full build instead."""
+class TableBuilder(Protocol):
+    """A zone table's builds (`builds.builder.Builder`): what the table is built from, its
+    full build and its increment."""
+
+    spark: SparkSession
+
+    @property
+    def table(self) -> ZoneTable: ...
+
+    @property
+    def sources(self) -> Sources: ...
+
+    def build(self, files: Sequence[LandingFile]) -> Publication:
+        """The whole table, given the files of its landing source as this run listed them
+        (none for a curated table): it reads exactly those, so its record names exactly what
+        it read."""
+        ...
+
+    def increment(self, increment: Increment) -> Publication | None:
+        """What the added landing files and the upstream changes add to and remove from the
+        published version; None when the table needs a full build instead."""
+        ...

@@ -1,0 +1,253 @@
+"""The trusted tables' builds: landing lines that pass the contract, of consenting customers."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import dagster as dg
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.builds.builder import Builder
+from stedi_assets.contract import privacy
+from stedi_assets.contract.accounting import KEPT, TrustedBuild
+from stedi_assets.contract.changes import changed_keys, reclassified, with_reclassified
+from stedi_assets.contract.customers import (
+    build_customer_trusted,
+    current_customer_records,
+    customer_increment,
+    load_customers,
+    newest_update_by_email,
+)
+from stedi_assets.contract.erasure import ErasedHashes
+from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER, LandingSource, load_landing
+from stedi_assets.contract.readings import (
+    build_accelerometer_trusted,
+    build_step_trainer_trusted,
+    device_attribution,
+    device_disposition,
+    phone_consent,
+    phone_disposition,
+)
+from stedi_assets.erasure.lake import erased_hashes
+from stedi_assets.publishing.increment_plan import FEW_NEW_BYTES, Increment
+from stedi_assets.publishing.metadata import readings_per_customer
+from stedi_assets.publishing.publication import Publication, Sources
+from stedi_assets.settings import ConsentPolicy
+from stedi_assets.storage import delta_tables
+from stedi_assets.storage.landing_store import LandingFile
+from stedi_assets.tables.catalogue import CURRENT_CUSTOMERS, ERASURE_LOG, LakeTable
+from stedi_assets.tables.curated import CUSTOMERS_CURATED
+from stedi_assets.tables.trusted import (
+    ACCELEROMETER_TRUSTED,
+    CUSTOMER_TRUSTED,
+    STEP_TRAINER_TRUSTED,
+)
+
+CUSTOMERS = CUSTOMER_TRUSTED.table
+
+
+class TrustedBuilder(Builder):
+    """A trusted table: its landing source's lines, parsed by the contract, with the lines of
+    people the erasure log names dropped. An increment parses the files added alone."""
+
+    def increment(self, increment: Increment) -> Publication | None:
+        return self.build_on(increment.files, increment)
+
+    def build(self, files: Sequence[LandingFile]) -> Publication:
+        return self.build_on(files, None)
+
+    @abstractmethod
+    def build_on(self, files: Sequence[LandingFile], increment: Increment | None) -> Publication:
+        """The table from `files`: all of them for a build, an increment's added ones."""
+
+    @property
+    def since_consent(self) -> bool:
+        return self.lake.consent_policy is ConsentPolicy.SINCE_CONSENT
+
+    def uris(self, files: Sequence[LandingFile]) -> list[str]:
+        return [self.layout.uri(file.key) for file in files]
+
+    def erased(self) -> ErasedHashes | None:
+        """The erasure log's hashes: every landing line of the people (and devices) it names
+        is dropped when parsed."""
+        try:
+            return erased_hashes(self.spark, self.layout, self.lake.erasure_salt)
+        except ValueError as error:  # a log, but no salt
+            raise dg.Failure(str(error)) from None
+
+    def new_lines(
+        self, source: LandingSource, files: Sequence[LandingFile], increment: Increment | None
+    ) -> tuple[DataFrame, DataFrame | None, bool]:
+        """A reading source's parsed landing lines: of every file for a build; for an
+        increment, of the files added since alone, with the records the earlier builds read,
+        and whether the new files are few enough to broadcast their records."""
+        ranges = self.lake.plausible_ranges()
+        parsed = load_landing(self.spark, self.uris(files), source, ranges, erased=self.erased())
+        if increment is None:
+            return parsed, None, False
+        read_before = delta_tables.read_version(self.spark, self.layout.parsed(source.name))
+        few = sum(file.size for file in files) <= FEW_NEW_BYTES
+        return parsed, read_before, few
+
+
+class CustomerTrusted(TrustedBuilder):
+    table = CUSTOMER_TRUSTED
+    sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
+
+    def build_on(self, files: Sequence[LandingFile], increment: Increment | None) -> Publication:
+        ranges = self.lake.plausible_ranges()
+        parsed = load_customers(self.spark, self.uris(files), ranges, self.erased())
+        if increment is None:
+            customers = build_customer_trusted(parsed)
+            newest = newest_update_by_email(parsed)
+            return Publication(
+                customers.rows,
+                lambda rows: privacy.not_current_or_not_consenting(rows, newest),
+                parsed_landing=[parsed],
+                build=customers,
+                companion_tables=[(CURRENT_CUSTOMERS, current_customer_records(parsed))],
+            )
+        records_before = delta_tables.read_version(self.spark, self.layout.parsed("customer"))
+        change = customer_increment(parsed, records_before)
+        return Publication(
+            change.build.rows,
+            lambda rows: privacy.not_current_or_not_consenting(rows, change.newest_update),
+            parsed_landing=[parsed],
+            build=change.build,
+            companion_tables=[(CURRENT_CUSTOMERS, change.current)],
+            key=["email"],
+            removed_keys=change.emails,
+        )
+
+
+def _judged_again(
+    build: TrustedBuild,
+    read_before: DataFrame,
+    key: str,
+    attribution: tuple[DataFrame, DataFrame],
+    disposition: Column,
+    columns: Sequence[str],
+) -> tuple[TrustedBuild, DataFrame]:
+    """An increment's build with the records read before whose `key`'s attribution changed
+    (`attribution`: before, after) judged again; and the keys whose rows it replaces: those
+    with a record kept before (the table holds no row of the others, whose kept records it
+    adds)."""
+    before, after = (frame.persist() for frame in attribution)  # each read three times
+    keys = changed_keys(before, after, key).persist()
+    records = read_before.join(F.broadcast(keys), key, "left_semi")
+    judged = reclassified(records, key, before, after, disposition, columns)
+    kept_before = judged.where(F.col("before") == KEPT).select(key).distinct()
+    return with_reclassified(build, judged, columns), kept_before
+
+
+def _reading_increment(
+    build: TrustedBuild,
+    read_before: DataFrame | None,
+    key: str,
+    attribution: tuple[DataFrame | None, DataFrame],
+    disposition: Column,
+    source: LandingSource,
+) -> tuple[TrustedBuild, DataFrame | None]:
+    """A reading table's build, and for an increment whose attribution changed upstream
+    (`attribution`: before, or None when it did not; now) the keys whose rows it replaces
+    (None when only files were added)."""
+    before, now = attribution
+    if read_before is None or before is None:
+        return build, None
+    return _judged_again(build, read_before, key, (before, now), disposition, source.columns)
+
+
+class AccelerometerTrusted(TrustedBuilder):
+    table = ACCELEROMETER_TRUSTED
+    sources = Sources(landing=["accelerometer"], tables=[CUSTOMERS, ERASURE_LOG])
+
+    def build_on(self, files: Sequence[LandingFile], increment: Increment | None) -> Publication:
+        spark, layout, since_consent = self.spark, self.layout, self.since_consent
+        customers = (
+            increment.now(spark, layout, CUSTOMERS)
+            if increment
+            else delta_tables.read_table(spark, CUSTOMER_TRUSTED.uri(layout))
+        )
+        consent = phone_consent(customers)
+        parsed, read_before, few = self.new_lines(ACCELEROMETER, files, increment)
+        readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before, few)
+        consent_changed = increment is not None and increment.changed(CUSTOMERS) is not None
+        consent_before = (
+            phone_consent(increment.before(spark, layout, CUSTOMERS))
+            if increment is not None and consent_changed
+            else None
+        )
+        readings, users = _reading_increment(
+            readings,
+            read_before,
+            "user",
+            (consent_before, consent),
+            phone_disposition(since_consent),
+            ACCELEROMETER,
+        )
+        return Publication(
+            readings.rows,
+            lambda rows: privacy.readings_outside_consent(
+                rows, "timestamp", privacy.consent_by_email(customers, "user"), since_consent
+            ),
+            parsed_landing=[parsed],
+            build=readings,
+            charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
+            key=["user"],
+            removed_keys=users,
+            judged_again=consent_changed,
+        )
+
+
+OWNERS: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.table)
+"""What a device reading is attributed by: every customer's current record, and the curated
+customers."""
+
+
+class StepTrainerTrusted(TrustedBuilder):
+    table = STEP_TRAINER_TRUSTED
+    sources = Sources(landing=["step_trainer"], tables=[*OWNERS, ERASURE_LOG])
+
+    def build_on(self, files: Sequence[LandingFile], increment: Increment | None) -> Publication:
+        spark, layout, since_consent = self.spark, self.layout, self.since_consent
+        current, curated = (
+            increment.now(spark, layout, table)
+            if increment
+            else delta_tables.read_table(spark, table.uri(layout))
+            for table in OWNERS
+        )
+        attribution = device_attribution(current, curated)
+        parsed, read_before, few = self.new_lines(STEP_TRAINER, files, increment)
+        device_readings = build_step_trainer_trusted(
+            parsed, attribution, since_consent, read_before, few
+        )
+        owners_changed = increment is not None and any(
+            increment.changed(table) is not None for table in OWNERS
+        )
+        attribution_before = (
+            device_attribution(*(increment.before(spark, layout, table) for table in OWNERS))
+            if increment is not None and owners_changed
+            else None
+        )
+        device_readings, serials = _reading_increment(
+            device_readings,
+            read_before,
+            "serialNumber",
+            (attribution_before, attribution),
+            device_disposition(since_consent),
+            STEP_TRAINER,
+        )
+        consent = privacy.consent_by_device(current, curated)
+        return Publication(
+            device_readings.rows,
+            lambda rows: privacy.readings_outside_consent(
+                rows, "sensorReadingTime", consent, since_consent
+            ),
+            parsed_landing=[parsed],
+            build=device_readings,
+            key=["serialNumber"],
+            removed_keys=serials,
+            judged_again=owners_changed,
+        )
