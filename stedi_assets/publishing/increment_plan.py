@@ -11,6 +11,7 @@ one's change data feed when its commits were increments (`docs/incremental.md`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -24,6 +25,7 @@ from stedi_assets.publishing.build_inputs import (
     is_companion_marker,
 )
 from stedi_assets.storage import delta_tables
+from stedi_assets.storage.delta_tables import Commit
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile
 from stedi_assets.tables.catalogue import LakeTable
@@ -161,13 +163,20 @@ def plan_increment(
 def _upstream_change(
     spark: SparkSession, uri: str, before: int, after: int
 ) -> UpstreamChange | None:
-    """How the table at `uri` changed from `before` to `after`; None when a commit between is
-    not this project's (it carries neither a build record nor a companion's marker: an
-    erasure's rewrite), or when a vacuum ran after a commit between removed files (the
-    version `before` and the changes since may no longer be readable)."""
+    """How the table at `uri` changed from `before` to `after` (`change_from_commits`)."""
     commits = delta_tables.commits_since(spark, uri, before, after)
     if commits is None:
         return None
+    return change_from_commits(before, after, commits)
+
+
+def change_from_commits(
+    before: int, after: int, commits: Sequence[Commit]
+) -> UpstreamChange | None:
+    """How a table changed through `commits` (those after version `before`, up to `after`);
+    None when a commit between is not this project's (it carries neither a build record nor
+    a companion's marker: an erasure's rewrite), or when a vacuum ran after a commit between
+    removed files (the version `before` and the changes since may no longer be readable)."""
     increments_only = additions_only = True
     files_removed = False
     rows_added = 0
