@@ -116,6 +116,23 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
+LONGEST_FUNCTION = 60
+DECLARATIVE = {"tools/cli.py:parser"}
+"""Functions that are a table, not steps: the CLI's arguments, one declaration a line."""
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    long = {
+        f"{path.relative_to(PACKAGE).as_posix()}:{node.name}": node.end_lineno - node.lineno + 1
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
+    }
+    assert set(long) - DECLARATIVE == set(), long
+
+
 @pytest.fixture
 def package_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "stedi_assets"

@@ -459,6 +459,58 @@ def _with_erased(
     return ErasedHashes.without_key(erased.joined(parsed).withColumn(ERASED, is_erased))
 
 
+def _scanned(lines: DataFrame, source: LandingSource) -> DataFrame:
+    """Each line with whether it is blank, whether it is a plain record (then its literals,
+    read without the JSON parser) and otherwise its JSON document (a VARIANT; null when the
+    line is not JSON)."""
+    plain = F.col("line").rlike(plain_record_pattern(source))
+    blank = F.coalesce(F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)) == "", F.lit(False))
+    return lines.select(
+        "source_file",
+        *_LINE_POSITION,
+        "line",
+        blank.alias("blank"),
+        _REFUSED,
+        plain.alias("plain"),
+        F.when(plain, F.regexp_extract_all("line", F.lit(_PLAIN_VALUE), 1)).alias("literals"),
+        F.when(~plain, F.expr("try_parse_json(line)")).alias("document"),
+    )
+
+
+def _typed_values(source: LandingSource) -> list[Column]:
+    """One column per field, of its type: from a plain record's literals, or its document."""
+    return [
+        F.when(F.col("plain"), _plain_value(field, index))
+        .otherwise(F.expr(f"try_variant_get(document, '$.{field.name}', '{field.type_name}')"))
+        .alias(field.name)
+        for index, field in enumerate(source.fields)
+    ]
+
+
+def _reason(source: LandingSource, ranges: PlausibleRanges) -> Column:
+    """Why a scanned line is quarantined (all its problems joined by "; "), null for a valid
+    record or a blank line. The JSON types of a document's fields name the field at fault."""
+    json_object = F.col("line").rlike(r"^[ \t\r\n]*\{")
+    field_problems = [
+        _field_problem(
+            field,
+            F.expr(f"schema_of_variant(variant_get(document, '$.{field.name}'))"),
+            F.col(field.name),
+        )
+        for field in source.fields
+    ]
+    record_problems = _record_problems(source, ranges)
+    return (
+        F.when(F.col(_REFUSED).isNotNull(), F.col(_REFUSED))
+        .when(F.col("blank"), F.lit(None))
+        .when(F.col("plain"), _joined(record_problems))
+        .when(F.col("document").isNull(), F.lit("not valid JSON"))
+        .when(~json_object, F.lit("not a JSON object"))
+        .when(~_ends_with_its_object(F.col("line")), F.lit("text after the JSON object"))
+        .otherwise(F.coalesce(_joined(field_problems), _joined(record_problems)))
+    )
+
+
 def parse_landing(
     lines: DataFrame,
     source: LandingSource,
@@ -475,43 +527,9 @@ def parse_landing(
     Plain records (see `plain_record_pattern`) skip the JSON parser; every other line is
     parsed once into a VARIANT, whose JSON types name the field and type at fault.
     """
-    plain = F.col("line").rlike(plain_record_pattern(source))
-    json_object = F.col("line").rlike(r"^[ \t\r\n]*\{")
-    parsed = lines.select(
-        "source_file",
-        *_LINE_POSITION,
-        "line",
-        F.coalesce(F.trim(F.col("line"), F.lit(ASCII_WHITESPACE)) == "", F.lit(False)).alias(
-            "blank"
-        ),
-        _REFUSED,
-        plain.alias("plain"),
-        F.when(plain, F.regexp_extract_all("line", F.lit(_PLAIN_VALUE), 1)).alias("literals"),
-        F.when(~plain, F.expr("try_parse_json(line)")).alias("document"),
-    )
-    typed = [
-        F.when(F.col("plain"), _plain_value(field, index))
-        .otherwise(F.expr(f"try_variant_get(document, '$.{field.name}', '{field.type_name}')"))
-        .alias(field.name)
-        for index, field in enumerate(source.fields)
-    ]
-    json_types = {
-        field.name: F.expr(f"schema_of_variant(variant_get(document, '$.{field.name}'))")
-        for field in source.fields
-    }
-    field_problems = [
-        _field_problem(field, json_types[field.name], F.col(field.name)) for field in source.fields
-    ]
-    record_problems = _record_problems(source, ranges)
-    reason = (
-        F.when(F.col(_REFUSED).isNotNull(), F.col(_REFUSED))
-        .when(F.col("blank"), F.lit(None))
-        .when(F.col("plain"), _joined(record_problems))
-        .when(F.col("document").isNull(), F.lit("not valid JSON"))
-        .when(~json_object, F.lit("not a JSON object"))
-        .when(~_ends_with_its_object(F.col("line")), F.lit("text after the JSON object"))
-        .otherwise(F.coalesce(_joined(field_problems), _joined(record_problems)))
-    )
+    parsed = _scanned(lines, source)
+    typed = _typed_values(source)
+    reason = _reason(source, ranges)
     checked = (
         parsed.select(
             "source_file", *_LINE_POSITION, "line", "blank", _REFUSED, "plain", "document", *typed

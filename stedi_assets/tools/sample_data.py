@@ -223,8 +223,11 @@ def _email_variant(rng: random.Random, email: str) -> str:
     )
 
 
-def _plan(customers: int, seed: int) -> _Plan:
-    rng = random.Random(f"{seed}:customers")
+def _fault_roles(
+    rng: random.Random, customers: int
+) -> tuple[list[str], dict[int, int], list[list[int]], dict[str, int]]:
+    """Which customers carry which fault: each customer's role, the pairs sharing reading
+    milliseconds (follower to leader), the groups sharing a serial number, and their counts."""
     order = list(range(customers))
     rng.shuffle(order)
     taken = 0
@@ -236,46 +239,73 @@ def _plan(customers: int, seed: int) -> _Plan:
 
     roles = [""] * customers
     pairs: dict[int, int] = {}
-    shared_groups: list[list[int]] = []
-    faults: dict[str, int] = {}
     for _ in range(_count(rng, customers, _PAIR_RATE)):
         leader, follower = sorted(take(2))
         pairs[follower] = leader
-    faults["same_millisecond_customer_pairs"] = len(pairs)
-    for _ in range(_count(rng, customers, _SHARED_SERIAL_RATE)):
-        shared_groups.append(take(rng.choice((2, 2, 3))))
-    faults["shared_serial_groups"] = len(shared_groups)
-    faults["shared_serial_customers"] = sum(map(len, shared_groups))
+    shared_groups = [
+        take(rng.choice((2, 2, 3))) for _ in range(_count(rng, customers, _SHARED_SERIAL_RATE))
+    ]
     for role, rate in _ROLE_RATES.items():
         for index in take(_count(rng, customers, rate)):
             roles[index] = role
     if taken > customers:
         raise ValueError(f"{customers} customers cannot hold every fault role")
+    faults = {
+        "same_millisecond_customer_pairs": len(pairs),
+        "shared_serial_groups": len(shared_groups),
+        "shared_serial_customers": sum(map(len, shared_groups)),
+    }
+    return roles, pairs, shared_groups, faults
 
+
+def _customer(rng: random.Random, index: int, role: str) -> _Customer:
+    """A customer of `role`, with its own dates and consent."""
+    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+    local = f"{first}.{last}{index}".translate(_TO_ASCII)
+    registered = _EPOCH_2021 + rng.randrange(730 * _DAY)
+    research = None
+    if role not in ("never_consent", "grant"):
+        research = registered + rng.randrange(30 * _DAY)
+    public = research if rng.random() < 0.5 else None
+    friends = research if rng.random() < 0.3 else None
+    return _Customer(
+        name=f"{first} {last}",
+        email=f"{local}@{rng.choice(_DOMAINS)}",
+        phone=str(rng.randrange(2_000_000_000, 10_000_000_000)),
+        birthday=(date(1940, 1, 1) + timedelta(days=rng.randrange(24_000))).isoformat(),
+        serial=_serial(rng),
+        registered=registered,
+        updated=max(registered, research or 0) + rng.randrange(_DAY),
+        research=research,
+        public=public,
+        friends=friends,
+        role=role,
+    )
+
+
+def _set_reading_times(rng: random.Random, person: _Customer, drawn_registration: int) -> None:
+    """When a customer's later record comes, and when its readings start: from its consent,
+    or without one from the registration date drawn for it (before consent for the roles that
+    test it)."""
+    role = person.role
+    anchor = person.research if person.research is not None else drawn_registration
+    if role in ("withdraw", "grant", "update"):
+        person.later = person.updated + rng.randrange(_DAY, 90 * _DAY)
+    if role == "grant":
+        person.readings_start = person.later - rng.randrange(_HOUR, 2 * _DAY)
+    elif role == "before_consent":
+        person.readings_start = anchor - rng.randrange(_HOUR, 3 * _DAY)
+    else:
+        person.readings_start = anchor + rng.randrange(_HOUR, 60 * _DAY)
+
+
+def _customers(rng: random.Random, roles: list[str], pairs: dict[int, int]) -> list[_Customer]:
+    """Every customer; a pair's follower registered with its leader (same dates, consent)."""
     people: list[_Customer] = []
     for index, role in enumerate(roles):
-        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
-        local = f"{first}.{last}{index}".translate(_TO_ASCII)
-        registered = _EPOCH_2021 + rng.randrange(730 * _DAY)
-        research = None
-        if role not in ("never_consent", "grant"):
-            research = registered + rng.randrange(30 * _DAY)
-        public = research if rng.random() < 0.5 else None
-        friends = research if rng.random() < 0.3 else None
-        person = _Customer(
-            name=f"{first} {last}",
-            email=f"{local}@{rng.choice(_DOMAINS)}",
-            phone=str(rng.randrange(2_000_000_000, 10_000_000_000)),
-            birthday=(date(1940, 1, 1) + timedelta(days=rng.randrange(24_000))).isoformat(),
-            serial=_serial(rng),
-            registered=registered,
-            updated=max(registered, research or 0) + rng.randrange(_DAY),
-            research=research,
-            public=public,
-            friends=friends,
-            role=role,
-        )
-        if index in pairs:  # registered together with the leader: same dates, same consent
+        person = _customer(rng, index, role)
+        drawn_registration = person.registered
+        if index in pairs:
             leader = people[pairs[index]]
             person.registered, person.updated = leader.registered, leader.updated
             person.research, person.public, person.friends = (
@@ -283,24 +313,19 @@ def _plan(customers: int, seed: int) -> _Plan:
                 leader.public,
                 leader.friends,
             )
-        anchor = person.research if person.research is not None else registered
-        if role in ("withdraw", "grant", "update"):
-            person.later = person.updated + rng.randrange(_DAY, 90 * _DAY)
-        if role == "grant":
-            person.readings_start = person.later - rng.randrange(_HOUR, 2 * _DAY)
-        elif role == "before_consent":
-            person.readings_start = anchor - rng.randrange(_HOUR, 3 * _DAY)
-        else:
-            person.readings_start = anchor + rng.randrange(_HOUR, 60 * _DAY)
+        _set_reading_times(rng, person, drawn_registration)
         people.append(person)
-    for group in shared_groups:
-        for index in group[1:]:
-            people[index].serial = people[group[0]].serial
+    return people
 
+
+def _consent_before_registering(
+    rng: random.Random, people: list[_Customer], pairs: dict[int, int], faults: dict[str, int]
+) -> None:
+    """Some ordinary customers gave consent before registering (e.g. on a paper form)."""
     paired = set(pairs) | set(pairs.values())
     ordinary = [i for i, c in enumerate(people) if c.role == "" and i not in paired]
     early = rng.sample(ordinary, _count(rng, len(ordinary), (0.03, 0.08)))
-    for index in early:  # consent given before registering (e.g. on a paper form)
+    for index in early:
         person = people[index]
         person.research = person.registered - rng.randrange(_HOUR, 30 * _DAY)
         person.readings_start = person.research + rng.randrange(_HOUR, 60 * _DAY)
@@ -309,14 +334,17 @@ def _plan(customers: int, seed: int) -> _Plan:
         1 for c in people if c.research is not None and c.research >= c.registered
     )
 
-    plan = _Plan(people, pairs, {}, faults)
-    phone = [i for i in range(customers) if plan.phone(i)]
-    device = [i for i in range(customers) if plan.device(i)]
+
+def _mark(rng: random.Random, plan: _Plan, customers: int) -> None:
+    """The customers whose lines carry each per-customer extra (a variant, CRLF, ...)."""
+    everyone = list(range(customers))
+    phone = [i for i in everyone if plan.phone(i)]
+    device = [i for i in everyone if plan.device(i)]
     eligible = {
-        "customer_email_variant": list(range(customers)),
-        "customer_optional_absent": list(range(customers)),
-        "customer_unknown_field": list(range(customers)),
-        "customer_crlf": list(range(customers)),
+        "customer_email_variant": everyone,
+        "customer_optional_absent": everyone,
+        "customer_unknown_field": everyone,
+        "customer_crlf": everyone,
         "accelerometer_user_variant": phone,
         "accelerometer_duplicate": phone,
         "accelerometer_number_format": phone,
@@ -328,6 +356,18 @@ def _plan(customers: int, seed: int) -> _Plan:
     }
     for mark, pool in eligible.items():
         plan.marks[mark] = set(rng.sample(pool, _count(rng, len(pool), _CUSTOMER_MARK_RATE)))
+
+
+def _plan(customers: int, seed: int) -> _Plan:
+    rng = random.Random(f"{seed}:customers")
+    roles, pairs, shared_groups, faults = _fault_roles(rng, customers)
+    people = _customers(rng, roles, pairs)
+    for group in shared_groups:
+        for index in group[1:]:
+            people[index].serial = people[group[0]].serial
+    _consent_before_registering(rng, people, pairs, faults)
+    plan = _Plan(people, pairs, {}, faults)
+    _mark(rng, plan, customers)
     return plan
 
 
@@ -539,30 +579,34 @@ def _malformed_lines(
     return lines
 
 
-def _customer_lines(plan: _Plan, rng: random.Random) -> list[str]:
-    """Every customer landing line (records, later records, malformed), shuffled."""
+def _records_of(
+    rng: random.Random, marks: dict[str, set[int]], index: int, c: _Customer
+) -> list[str]:
+    """A customer's record, with the extras the plan marks it for, and its later record."""
+    email = c.email
+    if index in marks["customer_email_variant"]:
+        email = _email_variant(rng, c.email)
+    pairs = _customer_pairs(c, email, c.phone, c.updated, c.research)
+    if index in marks["customer_optional_absent"]:
+        pairs = [(k, v) for k, v in pairs if k not in ("phone", "shareWithFriendsAsOfDate")]
+    if index in marks["customer_unknown_field"]:
+        pairs.append(("loyaltyTier", '{"level":"gold","since":[2021,3]}'))
+    lines = [_join(pairs) + ("\r" if index in marks["customer_crlf"] else "")]
+    later_email = _email_variant(rng, c.email)
+    new_phone = str(rng.randrange(2_000_000_000, 10_000_000_000))
+    later = {
+        "withdraw": (c.phone, c.later, None),
+        "grant": (c.phone, c.later, c.later),
+        "update": (new_phone, c.later, c.research),
+        "tie": (new_phone, c.updated, c.research),
+    }.get(c.role)
+    if later is not None:
+        lines.append(_join(_customer_pairs(c, later_email, *later)))
+    return lines
+
+
+def _count_customer_faults(plan: _Plan) -> None:
     marks, faults = plan.marks, plan.faults
-    lines = []
-    for index, c in enumerate(plan.customers):
-        email = c.email
-        if index in marks["customer_email_variant"]:
-            email = _email_variant(rng, c.email)
-        pairs = _customer_pairs(c, email, c.phone, c.updated, c.research)
-        if index in marks["customer_optional_absent"]:
-            pairs = [(k, v) for k, v in pairs if k not in ("phone", "shareWithFriendsAsOfDate")]
-        if index in marks["customer_unknown_field"]:
-            pairs.append(("loyaltyTier", '{"level":"gold","since":[2021,3]}'))
-        lines.append(_join(pairs) + ("\r" if index in marks["customer_crlf"] else ""))
-        later_email = _email_variant(rng, c.email)
-        new_phone = str(rng.randrange(2_000_000_000, 10_000_000_000))
-        if c.role == "withdraw":
-            lines.append(_join(_customer_pairs(c, later_email, c.phone, c.later, None)))
-        elif c.role == "grant":
-            lines.append(_join(_customer_pairs(c, later_email, c.phone, c.later, c.later)))
-        elif c.role == "update":
-            lines.append(_join(_customer_pairs(c, later_email, new_phone, c.later, c.research)))
-        elif c.role == "tie":
-            lines.append(_join(_customer_pairs(c, later_email, new_phone, c.updated, c.research)))
     for role, fault in (
         ("withdraw", "consent_withdrawn"),
         ("grant", "consent_granted"),
@@ -576,11 +620,21 @@ def _customer_lines(plan: _Plan, rng: random.Random) -> list[str]:
     faults["customer.email_variant"] += faults["consent_withdrawn"] + faults["consent_granted"]
     faults["customer.email_variant"] += faults["profile_updated"] + faults["last_update_tie"]
 
+
+def _customer_lines(plan: _Plan, rng: random.Random) -> list[str]:
+    """Every customer landing line (records, later records, malformed), shuffled."""
+    lines = [
+        line
+        for index, c in enumerate(plan.customers)
+        for line in _records_of(rng, plan.marks, index, c)
+    ]
+    _count_customer_faults(plan)
+
     def sample() -> _JsonPairs:
         c = rng.choice(plan.customers)
         return _customer_pairs(c, c.email, c.phone, c.updated + _DAY, c.research)
 
-    lines += _malformed_lines(rng, "customer", len(lines), sample, faults)
+    lines += _malformed_lines(rng, "customer", len(lines), sample, plan.faults)
     rng.shuffle(lines)
     return lines
 
@@ -594,153 +648,182 @@ def _xyz_pool(rng: random.Random) -> list[str]:
     return list(dict.fromkeys(f',"x":{v()},"y":{v()},"z":{v()}}}' for _ in range(8192)))
 
 
-def _reading_blocks(
-    plan: _Plan, seed: int, readings_per_customer: int
-) -> Iterator[tuple[list[str], list[str]]]:
-    """(accelerometer lines, step-trainer lines) per customer, then per unknown user/device.
+class _Readings:
+    """The reading lines of a plan, drawn from one seeded generator in a fixed order: the
+    malformed lines, unknown users and unknown devices first (spread between customers), then
+    each customer's phone and device readings."""
 
-    Malformed lines, blank lines and unknown users/devices are spread between customers.
-    """
-    rng = random.Random(f"{seed}:readings")
-    rnd, choices = rng.random, rng.choices
-    faults, marks = plan.faults, plan.marks
-    n = len(plan.customers)
-    xyz_pool = _xyz_pool(rng)
-    gap_pool = [rng.randrange(200, 20 * _SECOND) for _ in range(3600)]
-    gap_pool += [rng.randrange(_HOUR, 3 * _DAY) for _ in range(400)]
-    distance_pool = [str(rng.randrange(150, 300)) for _ in range(512)]
-    spread = readings_per_customer // 4
+    def __init__(self, plan: _Plan, seed: int, readings_per_customer: int) -> None:
+        self.plan, self.faults, self.marks = plan, plan.faults, plan.marks
+        self.rng = rng = random.Random(f"{seed}:readings")
+        self.n = len(plan.customers)
+        self.per_customer = readings_per_customer
+        self.xyz_pool = _xyz_pool(rng)
+        self.gap_pool = [rng.randrange(200, 20 * _SECOND) for _ in range(3600)]
+        self.gap_pool += [rng.randrange(_HOUR, 3 * _DAY) for _ in range(400)]
+        self.distance_pool = [str(rng.randrange(150, 300)) for _ in range(512)]
+        self.extra_acc: dict[int, list[str]] = {}
+        self.extra_step: dict[int, list[str]] = {}
 
-    def timeline(start: int) -> list[int]:
-        count = readings_per_customer + rng.randrange(-spread, spread + 1)
-        return list(accumulate(choices(gap_pool, k=count - 1), initial=start))
+    def timeline(self, start: int) -> list[int]:
+        spread = self.per_customer // 4
+        count = self.per_customer + self.rng.randrange(-spread, spread + 1)
+        return list(accumulate(self.rng.choices(self.gap_pool, k=count - 1), initial=start))
 
-    def reading(user: str, t: int) -> _JsonPairs:
-        x, y, z = (f"{rng.randrange(-2000, 2001) / 1000:.3f}" for _ in range(3))
+    def reading(self, user: str, t: int) -> _JsonPairs:
+        x, y, z = (f"{self.rng.randrange(-2000, 2001) / 1000:.3f}" for _ in range(3))
         return [("user", f'"{user}"'), ("timestamp", str(t)), ("x", x), ("y", y), ("z", z)]
 
-    def step_reading(serial: str, t: int) -> _JsonPairs:
-        distance = rng.choice(distance_pool)
+    def step_reading(self, serial: str, t: int) -> _JsonPairs:
+        distance = self.rng.choice(self.distance_pool)
         return [("sensorReadingTime", str(t)), ("serialNumber", f'"{serial}"'),
                 ("distanceFromObject", distance)]  # fmt: skip
 
-    def some_customer() -> _Customer:
-        return plan.customers[rng.randrange(n)]
+    def some_customer(self) -> _Customer:
+        return self.plan.customers[self.rng.randrange(self.n)]
 
-    def start_time() -> int:
-        return _EPOCH_2021 + rng.randrange(760 * _DAY)
+    def start_time(self) -> int:
+        return _EPOCH_2021 + self.rng.randrange(760 * _DAY)
 
-    extra_acc: dict[int, list[str]] = {}
-    extra_step: dict[int, list[str]] = {}
-    for source, extra, expected, sample in (
-        ("accelerometer", extra_acc, n * readings_per_customer,
-         lambda: reading(some_customer().email, start_time())),
-        ("step_trainer", extra_step, n * readings_per_customer // 3,
-         lambda: step_reading(some_customer().serial, start_time())),
-    ):  # fmt: skip
-        for line in _malformed_lines(rng, source, expected, sample, faults):
-            extra.setdefault(rng.randrange(n), []).append(line)
-    ghosts = _count(rng, n, _GHOST_RATE)
-    for g in range(ghosts):
-        user = f"{rng.choice(_FIRST_NAMES)}.Guest{g}@{_GHOST_DOMAIN}".translate(_TO_ASCII)
-        prefix = f'{{"user":"{user}","timestamp":'
-        ts = timeline(start_time())
-        xyz = choices(xyz_pool, k=len(ts))
-        block = [f"{prefix}{t}{e}" for t, e in zip(ts, xyz, strict=True)]
-        extra_acc.setdefault(rng.randrange(n), []).extend(block)
-    faults["unknown_users"] = ghosts
-    devices = _count(rng, n, _GHOST_RATE)
-    for _ in range(devices):
-        middle = f',"serialNumber":"{_serial(rng)}","distanceFromObject":'
-        ts = timeline(start_time())[::3]
-        distances = choices(distance_pool, k=len(ts))
-        block = [
-            f'{{"sensorReadingTime":{t}{middle}{d}}}' for t, d in zip(ts, distances, strict=True)
-        ]
-        extra_step.setdefault(rng.randrange(n), []).extend(block)
-    faults["unknown_devices"] = devices
+    def spread(self, extra: dict[int, list[str]], lines: list[str]) -> None:
+        extra.setdefault(self.rng.randrange(self.n), []).extend(lines)
 
-    for name in ("user_variant", "duplicate", "number_format", "unknown_field", "crlf"):
-        faults[f"accelerometer.{name}"] = 0  # lines, counted as they are written
-    for name in ("duplicate", "unknown_field", "crlf"):
-        faults[f"step_trainer.{name}"] = 0
-    leader_times: dict[int, list[int]] = {}
-    leaders = set(plan.pairs.values())
-    for index, c in enumerate(plan.customers):
-        prefix = f'{{"user":"{c.email}","timestamp":'
-        if index in plan.pairs:
-            shared = leader_times.pop(plan.pairs[index])
-            shared = shared[: rng.randrange(2, 6)]
-            ts = shared + timeline(shared[-1] + rng.randrange(200, 20 * _SECOND))
-        else:
-            ts = timeline(c.readings_start)
-            shared = ts[:5] if index in leaders else []
-        if index in leaders:
-            leader_times[index] = ts
-        xyz = choices(xyz_pool, k=len(ts))
-        forced = set(shared)  # step readings also at the shared milliseconds ...
-        if c.role in ("before_consent", "grant"):
-            forced.add(ts[0])  # ... and before consent
-        acc: list[str] = []
-        if plan.phone(index):
-            acc = [f"{prefix}{t}{e}" for t, e in zip(ts, xyz, strict=True)]
-            if index in marks["accelerometer_number_format"]:
-                k = rng.randrange(len(ts))
-                acc[k] = f'{prefix}{ts[k]},"x":1,"y":-2.5E-1,"z":0}}'
-                faults["accelerometer.number_format"] += 1
-            if index in marks["accelerometer_user_variant"]:
-                variant = f'{{"user":"{_email_variant(rng, c.email)}","timestamp":'
-                acc = [f"{variant}{line[len(prefix) :]}" if k % 2 else line
-                       for k, line in enumerate(acc)]  # fmt: skip
-                faults["accelerometer.user_variant"] += len(acc) // 2
-            if c.role == "multi_ms":
-                k = rng.randrange(len(ts))
-                others = [e for e in rng.sample(xyz_pool, 4) if e != xyz[k]][:2]
-                acc[k + 1 : k + 1] = [f"{prefix}{ts[k]}{e}" for e in others]
-                forced.add(ts[k])
-            if index in marks["accelerometer_duplicate"]:
-                line = rng.choice(acc)
-                rest = line[line.index('","timestamp":') :]
-                acc += [line, f'{{"user":"{_email_variant(rng, c.email)}{rest}']
-                faults["accelerometer.duplicate"] += 2
-            if index in marks["accelerometer_unknown_field"]:
-                k = rng.randrange(len(acc))
-                acc[k] = '{"deviceModel":"Pixel 7",' + acc[k][1:]
-                faults["accelerometer.unknown_field"] += 1
-            if index in marks["accelerometer_crlf"]:
-                acc[-1] += "\r"
-                faults["accelerometer.crlf"] += 1
-        step: list[str] = []
-        if plan.device(index):
-            middle = f',"serialNumber":"{c.serial}","distanceFromObject":'
-            if forced:
-                times = [t for t in ts if t in forced or rnd() < 1 / 3]
-            else:
-                times = [t for t in ts if rnd() < 1 / 3]
-            distances = choices(distance_pool, k=len(times))
-            step = [
+    def malformed(self) -> None:
+        n, rng = self.n, self.rng
+        for source, extra, expected, sample in (
+            ("accelerometer", self.extra_acc, n * self.per_customer,
+             lambda: self.reading(self.some_customer().email, self.start_time())),
+            ("step_trainer", self.extra_step, n * self.per_customer // 3,
+             lambda: self.step_reading(self.some_customer().serial, self.start_time())),
+        ):  # fmt: skip
+            for line in _malformed_lines(rng, source, expected, sample, self.faults):
+                extra.setdefault(rng.randrange(n), []).append(line)
+
+    def unknown_users(self) -> None:
+        rng, ghosts = self.rng, _count(self.rng, self.n, _GHOST_RATE)
+        for g in range(ghosts):
+            user = f"{rng.choice(_FIRST_NAMES)}.Guest{g}@{_GHOST_DOMAIN}".translate(_TO_ASCII)
+            prefix = f'{{"user":"{user}","timestamp":'
+            ts = self.timeline(self.start_time())
+            xyz = rng.choices(self.xyz_pool, k=len(ts))
+            self.spread(self.extra_acc, [f"{prefix}{t}{e}" for t, e in zip(ts, xyz, strict=True)])
+        self.faults["unknown_users"] = ghosts
+
+    def unknown_devices(self) -> None:
+        rng, devices = self.rng, _count(self.rng, self.n, _GHOST_RATE)
+        for _ in range(devices):
+            middle = f',"serialNumber":"{_serial(rng)}","distanceFromObject":'
+            ts = self.timeline(self.start_time())[::3]
+            distances = rng.choices(self.distance_pool, k=len(ts))
+            block = [
                 f'{{"sensorReadingTime":{t}{middle}{d}}}'
-                for t, d in zip(times, distances, strict=True)
+                for t, d in zip(ts, distances, strict=True)
             ]
-            if step and index in marks["step_trainer_duplicate"]:
-                step.append(rng.choice(step))
-                faults["step_trainer.duplicate"] += 1
-            if step and index in marks["step_trainer_unknown_field"]:
-                step[0] = '{"firmware":"1.4.2",' + step[0][1:]
-                faults["step_trainer.unknown_field"] += 1
-            if step and index in marks["step_trainer_crlf"]:
-                step[-1] += "\r"
-                faults["step_trainer.crlf"] += 1
-        yield acc + extra_acc.get(index, []), step + extra_step.get(index, [])
+            self.spread(self.extra_step, block)
+        self.faults["unknown_devices"] = devices
 
-    for role, fault in (
-        ("before_consent", "readings_before_consent_customers"),
-        ("multi_ms", "same_millisecond_multi_readings"),
-        ("device_only", "device_without_phone_readings"),
-        ("no_readings", "customers_without_readings"),
-        ("no_device", "customers_without_device_readings"),
-    ):
-        faults[fault] = sum(1 for c in plan.customers if c.role == role)
+    def blocks(self) -> Iterator[tuple[list[str], list[str]]]:
+        """(accelerometer lines, step-trainer lines) per customer, with the extras spread."""
+        self.malformed()
+        self.unknown_users()
+        self.unknown_devices()
+        for name in ("user_variant", "duplicate", "number_format", "unknown_field", "crlf"):
+            self.faults[f"accelerometer.{name}"] = 0  # lines, counted as they are written
+        for name in ("duplicate", "unknown_field", "crlf"):
+            self.faults[f"step_trainer.{name}"] = 0
+        leader_times: dict[int, list[int]] = {}
+        leaders = set(self.plan.pairs.values())
+        for index, c in enumerate(self.plan.customers):
+            ts, shared = self.times(index, c, leader_times, leaders)
+            if index in leaders:
+                leader_times[index] = ts
+            xyz = self.rng.choices(self.xyz_pool, k=len(ts))
+            forced = set(shared)  # step readings also at the shared milliseconds ...
+            if c.role in ("before_consent", "grant"):
+                forced.add(ts[0])  # ... and before consent
+            acc = self.phone_lines(index, c, ts, xyz, forced) if self.plan.phone(index) else []
+            step = self.device_lines(index, c, ts, forced) if self.plan.device(index) else []
+            yield acc + self.extra_acc.get(index, []), step + self.extra_step.get(index, [])
+        self.count_roles()
+
+    def times(
+        self, index: int, c: _Customer, leader_times: dict[int, list[int]], leaders: set[int]
+    ) -> tuple[list[int], list[int]]:
+        """A customer's reading times, and those it shares with its pair's leader."""
+        if index in self.plan.pairs:
+            shared = leader_times.pop(self.plan.pairs[index])
+            shared = shared[: self.rng.randrange(2, 6)]
+            return shared + self.timeline(
+                shared[-1] + self.rng.randrange(200, 20 * _SECOND)
+            ), shared
+        ts = self.timeline(c.readings_start)
+        return ts, (ts[:5] if index in leaders else [])
+
+    def phone_lines(
+        self, index: int, c: _Customer, ts: list[int], xyz: list[str], forced: set[int]
+    ) -> list[str]:
+        """A customer's phone readings, with the faults the plan marks them for."""
+        rng, marks, faults = self.rng, self.marks, self.faults
+        prefix = f'{{"user":"{c.email}","timestamp":'
+        acc = [f"{prefix}{t}{e}" for t, e in zip(ts, xyz, strict=True)]
+        if index in marks["accelerometer_number_format"]:
+            k = rng.randrange(len(ts))
+            acc[k] = f'{prefix}{ts[k]},"x":1,"y":-2.5E-1,"z":0}}'
+            faults["accelerometer.number_format"] += 1
+        if index in marks["accelerometer_user_variant"]:
+            variant = f'{{"user":"{_email_variant(rng, c.email)}","timestamp":'
+            acc = [f"{variant}{line[len(prefix) :]}" if k % 2 else line
+                   for k, line in enumerate(acc)]  # fmt: skip
+            faults["accelerometer.user_variant"] += len(acc) // 2
+        if c.role == "multi_ms":
+            k = rng.randrange(len(ts))
+            others = [e for e in rng.sample(self.xyz_pool, 4) if e != xyz[k]][:2]
+            acc[k + 1 : k + 1] = [f"{prefix}{ts[k]}{e}" for e in others]
+            forced.add(ts[k])
+        if index in marks["accelerometer_duplicate"]:
+            line = rng.choice(acc)
+            rest = line[line.index('","timestamp":') :]
+            acc += [line, f'{{"user":"{_email_variant(rng, c.email)}{rest}']
+            faults["accelerometer.duplicate"] += 2
+        if index in marks["accelerometer_unknown_field"]:
+            k = rng.randrange(len(acc))
+            acc[k] = '{"deviceModel":"Pixel 7",' + acc[k][1:]
+            faults["accelerometer.unknown_field"] += 1
+        if index in marks["accelerometer_crlf"]:
+            acc[-1] += "\r"
+            faults["accelerometer.crlf"] += 1
+        return acc
+
+    def device_lines(self, index: int, c: _Customer, ts: list[int], forced: set[int]) -> list[str]:
+        """A customer's device readings (about a third of the times, and every `forced` one),
+        with the faults the plan marks them for."""
+        rng, marks, faults = self.rng, self.marks, self.faults
+        middle = f',"serialNumber":"{c.serial}","distanceFromObject":'
+        times = [t for t in ts if (forced and t in forced) or rng.random() < 1 / 3]
+        distances = rng.choices(self.distance_pool, k=len(times))
+        step = [
+            f'{{"sensorReadingTime":{t}{middle}{d}}}' for t, d in zip(times, distances, strict=True)
+        ]
+        if step and index in marks["step_trainer_duplicate"]:
+            step.append(rng.choice(step))
+            faults["step_trainer.duplicate"] += 1
+        if step and index in marks["step_trainer_unknown_field"]:
+            step[0] = '{"firmware":"1.4.2",' + step[0][1:]
+            faults["step_trainer.unknown_field"] += 1
+        if step and index in marks["step_trainer_crlf"]:
+            step[-1] += "\r"
+            faults["step_trainer.crlf"] += 1
+        return step
+
+    def count_roles(self) -> None:
+        for role, fault in (
+            ("before_consent", "readings_before_consent_customers"),
+            ("multi_ms", "same_millisecond_multi_readings"),
+            ("device_only", "device_without_phone_readings"),
+            ("no_readings", "customers_without_readings"),
+            ("no_device", "customers_without_device_readings"),
+        ):
+            self.faults[fault] = sum(1 for c in self.plan.customers if c.role == role)
 
 
 def _clear_landing(directory: Path, source: str) -> None:
@@ -810,7 +893,7 @@ def write_sample_landing(
         writers[source] = _LandingWriter(directory, source, max_file_bytes, max_lines)
     for start in range(0, len(customer_lines), 10_000):
         writers["customer"].write(customer_lines[start : start + 10_000])
-    for acc, step in _reading_blocks(plan, seed, readings_per_customer):
+    for acc, step in _Readings(plan, seed, readings_per_customer).blocks():
         writers["accelerometer"].write(acc)
         writers["step_trainer"].write(step)
     rng = random.Random(f"{seed}:files")
