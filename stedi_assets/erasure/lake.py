@@ -105,7 +105,7 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
                 spark.conf.set(key, value)
 
 
-def vacuum(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> list[str]:
+def vacuum_lake(spark: SparkSession, lake: LakeLayout, retention_hours: float) -> list[str]:
     """Delete the files of table versions older than `retention_hours` from every table.
 
     A table made before the lake wrote no deletion vectors may still mark rows deleted (a

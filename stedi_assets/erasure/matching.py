@@ -22,7 +22,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-ASCII_WHITESPACE = " \t\n\x0b\f\r"
+from stedi_assets.contract.identity import ASCII_WHITESPACE
+
 _WORD = re.compile(r"[^\s\"'<>(),;:\[\]{}\\]+")
 _STRING_LITERAL = re.compile(r'"(?:[^"\\]++|\\.)*+"')
 _MEMBER = r'"{names}"[ \t\r\n]*+:[ \t\r\n]*+("(?:[^"\\]++|\\.)*+")'
@@ -31,7 +32,7 @@ _EMAIL_MEMBER = re.compile(_MEMBER.format(names="email"))
 _SERIAL_NUMBER_MEMBER = re.compile(_MEMBER.format(names="serialNumber"))
 
 
-def normalized_email(email: str) -> str:
+def email_key(email: str) -> str:
     """As the data contract identifies people: trimmed and lower-cased."""
     return email.strip(ASCII_WHITESPACE).lower()
 
@@ -46,7 +47,7 @@ def salted_hash(value: str, salt: str) -> str:
 
 def email_hash(email: str, salt: str) -> str:
     """The salted SHA-256 (hex) of a normalised email: how the erasure log names a person."""
-    return salted_hash(normalized_email(email), salt)
+    return salted_hash(email_key(email), salt)
 
 
 def _decoded(literal: str) -> str | None:

@@ -14,7 +14,7 @@ from stedi_assets.tables.trusted import (
     STEP_TRAINER_TRUSTED,
 )
 
-ZONE_TABLES = (
+ASSET_TABLES = (
     CUSTOMER_TRUSTED,
     ACCELEROMETER_TRUSTED,
     STEP_TRAINER_TRUSTED,
@@ -28,7 +28,7 @@ def asset_deps(sources: Sources) -> list[dg.AssetKey]:
     (a table or one of its companions); tables no asset writes (the erasure log) are none."""
     tables = [
         zone.key
-        for zone in ZONE_TABLES
+        for zone in ASSET_TABLES
         if any(table == zone.table or table in zone.table.companions for table in sources.tables)
     ]
     return [*(landing_asset_key(source) for source in sources.landing), *tables]

@@ -11,7 +11,7 @@ from stedi_assets.erasure.lake import (
     erase_from_tables,
     record_erasure,
     serials_only_they_carry,
-    vacuum,
+    vacuum_lake,
 )
 from stedi_assets.erasure.matching import ErasedPeople
 from stedi_assets.orchestration.resources import LakeResource
@@ -61,7 +61,7 @@ def erase_customer(
     rows = erase_from_tables(spark, lake.layout, people, context.log.info)
     record_erasure(spark, lake.layout, people, landing.lines_removed, sum(rows.values()))
     retention = 0 if config.vacuum_now else lake.history_retention_hours
-    vacuumed = vacuum(spark, lake.layout, retention)
+    vacuumed = vacuum_lake(spark, lake.layout, retention)
     context.add_output_metadata(
         {
             "landing_lines_removed": landing.lines_removed,
@@ -85,7 +85,7 @@ def vacuum_old_versions(
 ) -> None:
     """Delete table versions older than the history retention, so withdrawn or erased
     customers' rows do not outlive it in Delta's history."""
-    vacuumed = vacuum(pyspark.spark_session, lake.layout, lake.history_retention_hours)
+    vacuumed = vacuum_lake(pyspark.spark_session, lake.layout, lake.history_retention_hours)
     context.log.info(f"Vacuumed {len(vacuumed)} tables: {lake.history_retention_hours} h kept")
 
 

@@ -46,11 +46,6 @@ FULL_REFRESH_TAG = "stedi/full_refresh"
 """A run tag: `true` rebuilds every table of the run, as `STEDI_FULL_REFRESH=1` does."""
 
 
-def read_table(spark: SparkSession, layout: LakeLayout, table: ZoneTable) -> DataFrame:
-    """The published version of an upstream zone table."""
-    return delta_tables.read_table(spark, table.uri(layout))
-
-
 def current_inputs(
     spark: SparkSession, lake_resource: LakeSettings, store: LandingStore | None, sources: Sources
 ) -> BuildInputs:

@@ -40,7 +40,7 @@ FEW_NEW_BYTES = 64 * 2**20
 """New landing files this small (about a million lines) hold few enough records to be
 broadcast when they are matched against the records read before."""
 VACUUM_OPERATIONS = ("VACUUM START", "VACUUM END")
-"""The commits a vacuum logs (`erasure.lake.vacuum` turns its logging on). A vacuum deletes
+"""The commits a vacuum logs (`erasure.lake.vacuum_lake` turns its logging on). A vacuum deletes
 files that commits removed: after one, the table's earlier versions and changes may be gone."""
 
 
