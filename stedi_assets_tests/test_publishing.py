@@ -17,9 +17,9 @@ from stedi_assets.publishing import flow as publishing
 from stedi_assets.publishing.publication import Publication
 from stedi_assets.storage import delta_tables
 from stedi_assets.tables.catalogue import (
-    ACCELEROMETER_TRUSTED,
+    ACCELEROMETER_TRUSTED_TABLE,
     CURRENT_CUSTOMERS,
-    CUSTOMER_TRUSTED,
+    CUSTOMER_TRUSTED_TABLE,
     LakeTable,
 )
 from stedi_assets_tests.conftest import LandingWriter
@@ -177,11 +177,11 @@ def test_a_build_writing_an_undeclared_companion_table_fails_before_writing() ->
             rows, lambda rows: rows, companion_tables=[(c, rows) for c in companions]
         )
 
-    assert publishing._declared_companions(CUSTOMER_TRUSTED, publication(declared)) == [
+    assert publishing._declared_companions(CUSTOMER_TRUSTED_TABLE, publication(declared)) == [
         (declared, rows)
     ]
     for wrong in [(), (undeclared,), (declared, undeclared)]:
         with pytest.raises(ValueError, match=r"customer_trusted writes the companion tables"):
-            publishing._declared_companions(CUSTOMER_TRUSTED, publication(*wrong))
+            publishing._declared_companions(CUSTOMER_TRUSTED_TABLE, publication(*wrong))
     with pytest.raises(ValueError, match=r"declares \[\]"):
-        publishing._declared_companions(ACCELEROMETER_TRUSTED, publication(declared))
+        publishing._declared_companions(ACCELEROMETER_TRUSTED_TABLE, publication(declared))

@@ -51,30 +51,32 @@ CURRENT_CUSTOMERS = LakeTable("customer_current", "customer/current")
 """The current (newest) record of every customer, consenting or not (personal data), written
 with customer_trusted: who carries which serial number, for step_trainer_trusted."""
 
-CUSTOMER_TRUSTED = LakeTable(
+CUSTOMER_TRUSTED_TABLE = LakeTable(
     "customer_trusted",
     "customer/trusted",
     "only_consenting_customers",
     "customer",
     companions=(CURRENT_CUSTOMERS,),
 )
-ACCELEROMETER_TRUSTED = LakeTable(
+ACCELEROMETER_TRUSTED_TABLE = LakeTable(
     "accelerometer_trusted", "accelerometer/trusted", "only_consenting_customers", "accelerometer"
 )
-CUSTOMERS_CURATED = LakeTable("customers_curated", "customer/curated", "only_consenting_customers")
-STEP_TRAINER_TRUSTED = LakeTable(
+CUSTOMERS_CURATED_TABLE = LakeTable(
+    "customers_curated", "customer/curated", "only_consenting_customers"
+)
+STEP_TRAINER_TRUSTED_TABLE = LakeTable(
     "step_trainer_trusted", "step_trainer/trusted", "only_consenting_customers", "step_trainer"
 )
-MACHINE_LEARNING_CURATED = LakeTable(
+MACHINE_LEARNING_CURATED_TABLE = LakeTable(
     "machine_learning_curated", "step_trainer/curated", "only_trusted_device_readings"
 )
 
 ZONE_TABLES = (
-    CUSTOMER_TRUSTED,
-    ACCELEROMETER_TRUSTED,
-    CUSTOMERS_CURATED,
-    STEP_TRAINER_TRUSTED,
-    MACHINE_LEARNING_CURATED,
+    CUSTOMER_TRUSTED_TABLE,
+    ACCELEROMETER_TRUSTED_TABLE,
+    CUSTOMERS_CURATED_TABLE,
+    STEP_TRAINER_TRUSTED_TABLE,
+    MACHINE_LEARNING_CURATED_TABLE,
 )
 """Every trusted and curated table, in the order a full run builds them."""
 

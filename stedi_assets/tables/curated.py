@@ -11,14 +11,14 @@ DEVICE_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
 PHONE_COLUMNS = ("x", "y", "z")
 
 CUSTOMERS_CURATED = ZoneTable(
-    table=catalogue.CUSTOMERS_CURATED,
+    table=catalogue.CUSTOMERS_CURATED_TABLE,
     model=CustomersCurated,
     privacy_rule="Every row is a customer of customer_trusted.",
     column_lineage=same_columns("customer_trusted", CUSTOMER.columns),
     example_key=("email",),
 )
 MACHINE_LEARNING_CURATED = ZoneTable(
-    table=catalogue.MACHINE_LEARNING_CURATED,
+    table=catalogue.MACHINE_LEARNING_CURATED_TABLE,
     model=MachineLearningCurated,
     privacy_rule="Every row's device reading (serialNumber, sensorReadingTime) is in "
     "step_trainer_trusted; the strict schema keeps personal columns out.",

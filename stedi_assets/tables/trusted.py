@@ -12,14 +12,14 @@ from stedi_assets.tables.trusted_schemas import (
 from stedi_assets.tables.zone_table import ZoneTable, same_columns
 
 CUSTOMER_TRUSTED = ZoneTable(
-    table=catalogue.CUSTOMER_TRUSTED,
+    table=catalogue.CUSTOMER_TRUSTED_TABLE,
     model=CustomerTrusted,
     privacy_rule="Every row is a customer's current (newest) record and it consents to research.",
     column_lineage=same_columns("customer_landing", CUSTOMER.columns),
     example_key=("email", "lastUpdateDate"),
 )
 ACCELEROMETER_TRUSTED = ZoneTable(
-    table=catalogue.ACCELEROMETER_TRUSTED,
+    table=catalogue.ACCELEROMETER_TRUSTED_TABLE,
     model=AccelerometerTrusted,
     privacy_rule="Every reading's user is in customer_trusted and, under `since_consent`, was "
     "taken at or after their consent.",
@@ -27,7 +27,7 @@ ACCELEROMETER_TRUSTED = ZoneTable(
     example_key=("user", "timestamp"),
 )
 STEP_TRAINER_TRUSTED = ZoneTable(
-    table=catalogue.STEP_TRAINER_TRUSTED,
+    table=catalogue.STEP_TRAINER_TRUSTED_TABLE,
     model=StepTrainerTrusted,
     privacy_rule="Every reading's device is carried by exactly one current customer record, that "
     "customer is in customers_curated and, under `since_consent`, the reading is not before "
