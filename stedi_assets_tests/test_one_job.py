@@ -6,6 +6,7 @@ from pyspark.sql import functions as F
 
 from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
 from stedi_assets.storage.one_job import aggregate_in_one_job
+from stedi_assets.tables.personal_data import MASK
 
 
 def jobs_of(spark: SparkSession, group: str) -> int:
@@ -33,19 +34,21 @@ def test_aggregates_of_different_rows_come_from_one_job(spark: SparkSession) -> 
 def test_the_preview_is_the_first_rows_in_column_order_with_personal_fields_masked(
     spark: SparkSession,
 ) -> None:
+    day = 86_400_000
     customers = spark.createDataFrame(
-        [(f"{name}@x.com", name.title(), index) for index, name in
+        [(f"{name}@x.com", name.title(), index, index * day + 5) for index, name in
          enumerate(["zoe", "bob", "ann", "eve", "dan", "cat", "fay"])],
-        "email string, customerName string, visits long",
+        "email string, customerName string, visits long, registrationDate long",
     )  # fmt: skip
     (values,) = aggregate_in_one_job((customers, [preview_sample(customers)]))
     (sample,) = values
+    # Ordered by the values themselves; every personal field masked whole, times by their day.
     assert [tuple(row) for row in sample] == [
-        ("a***@x.com", "A***", 2),
-        ("b***@x.com", "B***", 1),
-        ("c***@x.com", "C***", 5),
-        ("d***@x.com", "D***", 4),
-        ("e***@x.com", "E***", 3),
+        (MASK, MASK, 2, "1970-01-03"),
+        (MASK, MASK, 1, "1970-01-02"),
+        (MASK, MASK, 5, "1970-01-06"),
+        (MASK, MASK, 4, "1970-01-05"),
+        (MASK, MASK, 3, "1970-01-04"),
     ][:PREVIEW_ROWS]
     (empty,) = aggregate_in_one_job((customers.limit(0), [preview_sample(customers)]))
     assert empty[0] is None
