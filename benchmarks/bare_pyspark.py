@@ -7,7 +7,7 @@ against an explicit schema, cached for its quarantine and its table; each table 
 written as Parquet, and the customers' current records are cached for the two tables that use
 them. Spark's defaults otherwise (adaptive execution and the UI on), with the project's driver
 memory and shuffle partitions. The difference in time between this and
-`dagster asset materialize` is what the project's checks, accounting, quarantine line numbers,
+`dg launch` is what the project's checks, accounting, quarantine line numbers,
 metadata, Delta and orchestration cost.
 
 Where it departs from the contract: Spark's JSON reader turns a number, a boolean, an array or

@@ -4,7 +4,7 @@ For each size (multiples of the course data: 1x is about 1,000 customers with 85
 each), generate landing data with the project's sample-data command, then time, one after the
 other on the same files:
 
-1. the project: `dagster asset materialize --select '*'`, every check, Delta tables;
+1. the project: `dg launch -m stedi_assets --assets '*'`, every check, Delta tables;
 2. `benchmarks/bare_pyspark.py`: the contract as a plain script of its own, no Dagster, no
    checks, Parquet (it departs from the contract on a few hostile lines: counted);
 3. `benchmarks/duckdb_contract.py`: the same contract in DuckDB SQL (single-node reference);
@@ -44,7 +44,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, connect_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,9 +287,9 @@ def measure_warm(work: Path, environment: dict[str, str]) -> Measurement:
             TOKEN_VARIABLE: server.token,
         }
         print("  warm-up run on a new Spark Connect server", flush=True)
-        measure(materialize_all_command(), client)
+        measure(materialize_command(), client)
         print("  warm run (the server already up and warmed)", flush=True)
-        return measure(materialize_all_command(), client)
+        return measure(materialize_command(), client)
 
 
 def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) -> Increment:
@@ -297,12 +297,12 @@ def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) 
     the floor of a row-level increment, and the run after 1 % of consents change."""
     reusing = {**environment, "STEDI_FULL_REFRESH": "0"}
     print("  a run with nothing new", flush=True)
-    nothing_new = measure(materialize_all_command(), reusing)
+    nothing_new = measure(materialize_command(), reusing)
     lines = new_readings_file(landing, lake / "accelerometer" / "landing" / "new-readings.json")
     print("  the run after a new 1 % file", flush=True)
-    run = measure(materialize_all_command(), reusing)
+    run = measure(materialize_command(), reusing)
     print("  full rebuild with the new file", flush=True)
-    rebuild = measure(materialize_all_command(), environment)
+    rebuild = measure(materialize_command(), environment)
     floor_lake = work / "floor"
     shutil.copytree(landing / "customer" / "landing", floor_lake / "customer" / "landing")
     for source in ("accelerometer", "step_trainer"):
@@ -313,10 +313,10 @@ def measure_increment(landing: Path, lake: Path, work: Path, environment: dict) 
     )
     (floor_lake / "step_trainer" / "landing" / "none.json").touch()
     print("  the new file alone (floor of an incremental run)", flush=True)
-    floor = measure(materialize_all_command(), {**environment, "STEDI_LAKE": str(floor_lake)})
+    floor = measure(materialize_command(), {**environment, "STEDI_LAKE": str(floor_lake)})
     consent_change_file(landing, lake / "customer" / "landing" / "consent-changes.json")
     print("  the run after a customer file changing 1 % of consents", flush=True)
-    consent_change = measure(materialize_all_command(), reusing)
+    consent_change = measure(materialize_command(), reusing)
     return Increment(lines, nothing_new, run, rebuild, floor, consent_change)
 
 
@@ -337,7 +337,7 @@ def one_giant_file(landing: Path, work: Path, gib: float, environment: dict) -> 
                 out.write(data)
                 written, lines = written + len(data), lines + data.count(b"\n")
     print(f"  one accelerometer file of {written / 2**30:.2f} GiB", flush=True)
-    project = measure(materialize_all_command(), {**environment, "STEDI_LAKE": str(giant_lake)})
+    project = measure(materialize_command(), {**environment, "STEDI_LAKE": str(giant_lake)})
     shutil.rmtree(giant_lake)
     return GiantFile(written, lines, project)
 
@@ -379,7 +379,7 @@ def run_size(
         }
         for attempt in range(repeats):
             print(f"  {multiple}x run {attempt + 1}/{repeats}", flush=True)
-            runs["project"].append(measure(materialize_all_command(), environment))
+            runs["project"].append(measure(materialize_command(), environment))
             shares.append(check_seconds(home) / runs["project"][-1].seconds)
             runs["bare"].append(
                 measure(
@@ -541,7 +541,7 @@ RESULTS_HEADER = """# Benchmark results
 Written by `benchmarks/run.py`, one section per command (`make bench`, `make bench-large`); a run
 replaces its own section. In each, all three are measured in the same run on the same files;
 times are medians, peak memory is the largest resident size of the whole process tree (the JVM
-included). 1 = the project (`dagster asset materialize`, every check, Delta); 2 = bare PySpark
+included). 1 = the project (`dg launch`, every check, Delta); 2 = bare PySpark
 (the contract as a plain script, no Dagster, no checks, Parquet); 3 = DuckDB (the contract in
 SQL, exact).
 """
@@ -621,9 +621,8 @@ def main() -> None:
             "file alone, which bounds from below what any row-level increment could take); and "
             "after a customer file changing the consent of 1 % of customers.\n\n"
             + increments
-            + "\n\nThe same as issue 13's ratios (the full 1x run is the 1x project run above):\n\n"
-            + increment_targets_table(results)
-            + "\n"
+            + "\n\nA run after a change against a full run (the full 1x run is the 1x project run"
+            " above):\n\n" + increment_targets_table(results) + "\n"
         )
     giants = giant_table(results)
     if giants:

@@ -1,6 +1,6 @@
 """`make profile`: where one full materialization's time goes, per asset and in total.
 
-Runs the documented command (`dagster asset materialize -m stedi_assets --select '*'`, a new
+Runs the documented command (`dg launch -m stedi_assets --assets '*'`, a new
 process and JVM) on the 1x sample lake with Spark's event log switched on, then joins the event
 log (every Spark job's start and end) with the run's Dagster events (every step's start and end)
 and prints, per asset: wall seconds, Spark jobs, seconds inside Spark jobs, seconds in checks and
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,7 +136,7 @@ def profile(customers: int, work: Path) -> tuple[list[Phase], float, float]:
     }
     started = time.time()
     subprocess.run(
-        materialize_all_command(), env=environment, check=True, capture_output=True, text=True
+        materialize_command(), env=environment, check=True, capture_output=True, text=True
     )
     finished = time.time()
     (event_log,) = events.iterdir()

@@ -22,7 +22,7 @@ from stedi_assets.orchestration.resources import LakeResource, s3_resource
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets.storage.landing_store import is_hidden
 from stedi_assets.storage.spark import spark_config
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 from stedi_assets.tools.shared_spark import answers
 from stedi_assets_tests.graphql import DagsterWebserver
 from stedi_assets_tests.reference_contract import COLUMNS, SOURCES, Expected
@@ -108,11 +108,11 @@ def stedi_ui(
 def materialize_with_cli(
     lake: Path | str, home: Path, **environment: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run the documented command, `dagster asset materialize -m stedi_assets --select '*'`,
+    """Run the documented command, `dg launch -m stedi_assets --assets '*'`,
     in its own process against `lake`, recording into `home`; returns its output. (The run
     starts a JVM of its own unless `STEDI_SPARK_REMOTE` makes it a Spark Connect client.)"""
     completed = subprocess.run(
-        materialize_all_command(),
+        materialize_command(),
         env={**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), **environment},
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.lakes import dagster_home, materialize_lake, read_rows
 from stedi_assets_tests.reference_contract import compute_expected
@@ -64,7 +64,7 @@ def test_a_run_killed_mid_write_leaves_the_previous_version(
         "STEDI_SPARK_SHUFFLE_PARTITIONS": "64",
     }
     run = subprocess.Popen(
-        materialize_all_command(),
+        materialize_command(),
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

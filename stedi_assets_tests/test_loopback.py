@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, new_token
 from stedi_assets_tests.lakes import dagster_home, free_port, lake_with
 
@@ -123,7 +123,7 @@ def test_a_run_listens_on_loopback_only(
 ) -> None:
     lake = lake_with(generated_landing, tmp_path / "lake")
     home = dagster_home(tmp_path / "home")
-    run = start(materialize_all_command(), stopped, STEDI_LAKE=str(lake), DAGSTER_HOME=str(home))
+    run = start(materialize_command(), stopped, STEDI_LAKE=str(lake), DAGSTER_HOME=str(home))
     assert_loopback(sockets_while_running(run, at_least=4))
 
 

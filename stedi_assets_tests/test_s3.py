@@ -18,7 +18,7 @@ from pyspark.sql import SparkSession
 from stedi_assets.storage.glue import CatalogColumn, GlueCatalog, delta_table_input
 from stedi_assets.storage.lake import LANDING_SOURCES, LakeLayout
 from stedi_assets.storage.landing_store import landing_store
-from stedi_assets.tools.cli import materialize_all_command
+from stedi_assets.tools.cli import materialize_command
 from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets_tests.conftest import S3_TEST_ENVIRONMENT
 from stedi_assets_tests.lakes import TABLE_PATHS as ZONE_TABLE_PATHS
@@ -219,7 +219,7 @@ def test_s3_going_away_mid_run_fails_it_cleanly_and_the_next_run_recovers(
         "STEDI_SPARK_DRIVER_MEMORY": "1g",
     }
     run = subprocess.Popen(
-        materialize_all_command(), env=environment, stderr=subprocess.PIPE, text=True
+        materialize_command(), env=environment, stderr=subprocess.PIPE, text=True
     )
     first_commit = "lake/customer/trusted/_delta_log/00000000000000000000.json"
     deadline = time.monotonic() + 600

@@ -27,8 +27,6 @@ def asset_deps(sources: Sources) -> list[dg.AssetKey]:
     """The landing assets a build parses, and the zone assets that write the tables it reads
     (a table or one of its companions); tables no asset writes (the erasure log) are none."""
     tables = [
-        zone.key
-        for zone in ASSET_TABLES
-        if any(table == zone.table or table in zone.table.companions for table in sources.tables)
+        zone.key for zone in ASSET_TABLES if any(zone.writes(table) for table in sources.tables)
     ]
     return [*(landing_asset_key(source) for source in sources.landing), *tables]

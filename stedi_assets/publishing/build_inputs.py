@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -71,6 +72,24 @@ class BuildInputs:
             separators=(",", ":"),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def inputs_of(
+    landing: dict[str, list[LandingFile]],
+    upstream_commits: Mapping[str, tuple[int, str | None] | None],
+    settings: dict[str, str],
+) -> BuildInputs:
+    """A build's inputs from its landing listing, the latest commit (version, `userMetadata`)
+    of each table it reads, by path, and the settings. An upstream table is keyed by its rows'
+    content when its commit recorded it (a rebuild that gave the same rows changes nothing
+    downstream), otherwise by its version (an erasure's rewrite)."""
+    upstream: dict[str, int | str | None] = {}
+    versions: dict[str, int | None] = {}
+    for path, commit in upstream_commits.items():
+        record = BuildRecord.from_json(commit[1]) if commit else None
+        versions[path] = commit[0] if commit else None
+        upstream[path] = record.content if record and record.content else versions[path]
+    return BuildInputs(landing, upstream, settings, versions)
 
 
 def secret_digest(secret: str | None) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets.publishing.build_inputs import BuildInputs, BuildRecord, reusable
+from stedi_assets.publishing.build_inputs import BuildInputs, BuildRecord, inputs_of, reusable
 from stedi_assets.publishing.change import change_of
 from stedi_assets.publishing.increment_plan import Increment, plan_increment
 from stedi_assets.publishing.materialization import kept_preview, materialized, unchanged
@@ -38,7 +38,7 @@ from stedi_assets.publishing.verify import verify
 from stedi_assets.publishing.write import build_record, write_companions, write_table
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.lake import LakeLayout
-from stedi_assets.storage.landing_store import LandingStore
+from stedi_assets.storage.landing_store import LandingFile, LandingStore
 from stedi_assets.tables.catalogue import LakeTable
 from stedi_assets.tables.zone_table import ZoneTable
 
@@ -46,12 +46,11 @@ FULL_REFRESH_TAG = "stedi/full_refresh"
 """A run tag: `true` rebuilds every table of the run, as `STEDI_FULL_REFRESH=1` does."""
 
 
-def current_inputs(
-    spark: SparkSession, lake_resource: LakeSettings, store: LandingStore | None, sources: Sources
-) -> BuildInputs:
-    """The inputs a build from `sources` would read now: the landing files as the store lists
-    them (the sensor's listing), the upstream tables' latest commits, the settings."""
-    layout = lake_resource.layout
+def listed_landing(
+    store: LandingStore | None, layout: LakeLayout, sources: Sources
+) -> dict[str, list[LandingFile]]:
+    """The files of each landing source a build reads, as the store lists them now (the
+    sensor's listing)."""
     landing = {}
     for source in sources.landing:
         if store is None:
@@ -62,16 +61,20 @@ def current_inputs(
                 "source's newline-delimited JSON files there (`make demo` shows the layout)."
             )
         landing[source] = store.list_files(source)
-    upstream: dict[str, int | str | None] = {}
-    versions: dict[str, int | None] = {}
-    for table in sources.tables:
-        commit = delta_tables.latest_commit(spark, table.uri(layout))
-        record = BuildRecord.from_json(commit[1]) if commit else None
-        versions[table.path] = commit[0] if commit else None
-        # Keyed by the rows' content when the commit recorded it (a rebuild that gave the same
-        # rows changes nothing downstream), otherwise by the version (an erasure's rewrite).
-        upstream[table.path] = record.content if record and record.content else versions[table.path]
-    return BuildInputs(landing, upstream, lake_resource.build_settings(), versions)
+    return landing
+
+
+def current_inputs(
+    spark: SparkSession, lake_resource: LakeSettings, store: LandingStore | None, sources: Sources
+) -> BuildInputs:
+    """The inputs a build from `sources` would read now: the landing files as the store lists
+    them, the upstream tables' latest commits, the settings."""
+    layout = lake_resource.layout
+    landing = listed_landing(store, layout, sources)
+    commits = {
+        table.path: delta_tables.latest_commit(spark, table.uri(layout)) for table in sources.tables
+    }
+    return inputs_of(landing, commits, lake_resource.build_settings())
 
 
 def full_refresh_requested(context: dg.AssetExecutionContext, lake_resource: LakeSettings) -> bool:

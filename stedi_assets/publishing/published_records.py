@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from stedi_assets.publishing.build_inputs import BuildRecord
 from stedi_assets.storage.landing_store import LandingStore
@@ -19,8 +20,30 @@ from stedi_assets.tables.catalogue import ZONE_TABLES, LakeTable
 _COMMIT = re.compile(r"/(\d{20})\.json$")
 
 
-def latest_commit(store: LandingStore, table: LakeTable) -> tuple[int, str | None] | None:
-    """The table's latest version and its commit's `userMetadata`; None before its first."""
+@dataclass(frozen=True)
+class LogCommit:
+    """A commit as the Delta log records it: its version, operation, `userMetadata` and time."""
+
+    version: int
+    operation: str
+    user_metadata: str | None
+    timestamp_ms: int | None
+
+
+def _commit_of(content: bytes, version: int) -> LogCommit:
+    """The commit that a log file (`content`, its JSON actions) records."""
+    for line in content.decode("utf-8").splitlines():
+        action = json.loads(line)
+        if "commitInfo" in action:
+            info = action["commitInfo"]
+            return LogCommit(
+                version, info.get("operation", ""), info.get("userMetadata"), info.get("timestamp")
+            )
+    return LogCommit(version, "", None, None)
+
+
+def latest_commit(store: LandingStore, table: LakeTable) -> LogCommit | None:
+    """The table's latest commit; None before its first."""
     log = f"{table.path}/_delta_log/"
     start_after = ""
     checkpoint = store.read_if_exists(log + "_last_checkpoint")
@@ -34,11 +57,21 @@ def latest_commit(store: LandingStore, table: LakeTable) -> tuple[int, str | Non
     if not commits:
         return None
     version, key = max(commits)
-    for line in store.read(key).decode("utf-8").splitlines():
-        action = json.loads(line)
-        if "commitInfo" in action:
-            return version, action["commitInfo"].get("userMetadata")
-    return version, None
+    return _commit_of(store.read(key), version)
+
+
+def commits_between(
+    store: LandingStore, path: str, after: int, upto: int
+) -> list[LogCommit] | None:
+    """The commits of the table at `path` after version `after` up to `upto`, oldest first;
+    None when the log no longer holds them all."""
+    found = []
+    for version in range(after + 1, upto + 1):
+        content = store.read_if_exists(f"{path}/_delta_log/{version:020d}.json")
+        if content is None:
+            return None
+        found.append(_commit_of(content, version))
+    return found
 
 
 def judged_again(store: LandingStore, latest_time_ms: int) -> dict[str, int]:
@@ -48,8 +81,8 @@ def judged_again(store: LandingStore, latest_time_ms: int) -> dict[str, int]:
     due = {}
     for table in ZONE_TABLES:
         commit = latest_commit(store, table)
-        record = BuildRecord.from_json(commit[1]) if commit else None
+        record = BuildRecord.from_json(commit.user_metadata) if commit else None
         future = record.first_future_time_ms if record else None
         if commit and future is not None and latest_time_ms >= future:
-            due[table.name] = commit[0]
+            due[table.name] = commit.version
     return due

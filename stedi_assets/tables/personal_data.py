@@ -7,6 +7,7 @@ of an erasure: personal values go there masked or as a hash no one can reverse.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from functools import cache
@@ -63,3 +64,17 @@ def example_keys(rows: DataFrame, key_columns: Sequence[str], limit: int = 5) ->
         }
         for row in examples
     ]
+
+
+_PERSONAL_MEMBER = re.compile(
+    r'("(?:' + "|".join(PERSONAL_COLUMNS) + r')"[ \t\r\n]*:[ \t\r\n]*)'
+    r'("(?:[^"\\]|\\.)*"|[^,}\]\s]+)'
+)
+_EMAIL_LIKE = re.compile(r"[^\s\"'<>(),;:\[\]{}]+@[^\s\"'<>(),;:\[\]{}]+")
+
+
+def masked_line(line: str) -> str:
+    """A raw landing line with the value of every personal field masked, and any text that
+    looks like an email (a line that is not valid JSON still has its fields' text)."""
+    line = _PERSONAL_MEMBER.sub(lambda match: f'{match.group(1)}"{MASK}"', line)
+    return _EMAIL_LIKE.sub(MASK, line)

@@ -59,6 +59,10 @@ class ZoneTable:
     def uri(self, layout: LakeLayout) -> str:
         return self.table.uri(layout)
 
+    def writes(self, table: LakeTable) -> bool:
+        """Whether publishing this table writes `table`: itself, or a companion of it."""
+        return table == self.table or table in self.table.companions
+
     def asset_options(self) -> dict[str, Any]:
         """The `@asset` arguments every zone table shares: name, group, checks, kinds, tags and
         its columns. The storage's kind (`file`, `s3`) is added when the definitions load."""

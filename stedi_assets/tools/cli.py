@@ -1,7 +1,9 @@
 """`stedi`: one command for everything the package offers (also `python -m stedi_assets`).
 
     stedi sample-data --customers 1000 --out lake   # realistic landing data, every fault in it
-    stedi materialize                               # every asset, one line per asset as it ends
+    stedi materialize [--select SEL] [--full-refresh]  # one line per asset as it ends
+    stedi status                                    # each table, and what a run would do now
+    stedi quarantine [SOURCE]                       # quarantined lines by reason, masked
     stedi summary                                   # what the last run of each table produced
     stedi sql "select count(*) from customer_trusted"
     stedi erase ann@example.com [--vacuum-now]      # erase a customer from every zone
@@ -9,7 +11,7 @@
     stedi ui                                        # the Dagster UI, its runs on a warm Spark
 
 Each subcommand imports what it needs when it runs, so `stedi --help` and `stedi sample-data`
-start without Dagster or Spark. Settings come from the environment (see the README).
+start without Dagster or Spark. Settings come from the environment (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class UsageError(Exception):
     """A wrong argument or setting: printed as the command's error, without a traceback."""
 
 
-def materialize_all_command() -> list[str]:
-    """`dagster asset materialize -m stedi_assets --select '*'` with this environment's
-    `dagster`: every asset, with every check, in one run."""
-    dagster = Path(sys.executable).parent / "dagster"
-    return [str(dagster), "asset", "materialize", "-m", "stedi_assets", "--select", "*"]
+def materialize_command(selection: str = "*") -> list[str]:
+    """`dg launch -m stedi_assets --assets SELECTION` with this environment's `dg` (Dagster's
+    supported command; `dagster asset materialize` is superseded): the selected assets (every
+    one by default), with their checks, in one run."""
+    dg = Path(sys.executable).parent / "dg"
+    return [str(dg), "launch", "-m", "stedi_assets", "--assets", selection]
 
 
 def _sample_data(args: argparse.Namespace) -> int:
@@ -60,11 +63,69 @@ def _materialize(args: argparse.Namespace) -> int:
     if not settings.is_set("DAGSTER_HOME"):
         raise UsageError(
             "set DAGSTER_HOME to the Dagster instance's folder, which records the run (make "
-            "sets it to .dagster_home); or run `dagster asset materialize -m stedi_assets "
-            "--select '*'` without it"
+            "sets it to .dagster_home); or run `dg launch -m stedi_assets --assets '*'` "
+            "without it"
         )
     log = Path(args.log or Path(settings.dagster_home()) / "materialize.log")
-    return materialize_with_progress(materialize_all_command(), log)
+    if args.full_refresh:
+        os.environ["STEDI_FULL_REFRESH"] = "1"  # the run's environment: every table rebuilt
+    return materialize_with_progress(materialize_command(args.select), log)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import time
+
+    from stedi_assets.storage.landing_store import landing_store
+    from stedi_assets.tools.status import format_status, lake_status
+
+    lake = _resolved_lake()
+    store = landing_store(lake.layout, _s3_client)
+    print("\n".join(format_status(lake_status(lake, store, int(time.time() * 1000)))))
+    return 0
+
+
+def _resolved_lake():
+    """The lake resource with the environment's values themselves (not `EnvVar`s)."""
+    from stedi_assets.orchestration.resources import LakeResource
+
+    return LakeResource(
+        root=settings.lake_root(),
+        consent_policy=settings.consent_policy(),
+        erasure_salt=settings.erasure_salt(),
+        full_refresh=settings.full_refresh(),
+        **settings.plausibility_overrides(),
+    )
+
+
+def _s3_client():
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=settings.s3_endpoint(), region_name=settings.aws_region()
+    )
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from stedi_assets.contract.landing import LANDING_SOURCES_BY_NAME
+    from stedi_assets.storage.lake import LakeLayout
+    from stedi_assets.storage.spark import local_spark_session
+    from stedi_assets.tools.quarantine import quarantine_report
+
+    sources = [args.source] if args.source else list(LANDING_SOURCES_BY_NAME)
+    spark = local_spark_session()
+    try:
+        report = quarantine_report(
+            spark,
+            LakeLayout(settings.lake_root()),
+            sources,
+            args.reason,
+            args.limit,
+            args.show_personal,
+        )
+    finally:
+        spark.stop()
+    print("\n".join(report))
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -181,8 +242,17 @@ def _ui(args: argparse.Namespace) -> int:
 def _demo_s3(args: argparse.Namespace) -> int:
     from stedi_assets.tools.demo_s3 import run_demo
 
-    run_demo(args.customers, args.seed, materialize_all_command())
+    run_demo(args.customers, args.seed, materialize_command())
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stedi_assets")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -190,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
         prog="stedi",
         description="STEDI lakehouse: landing JSON to trusted and curated Delta tables.",
     )
+    command.add_argument("--version", action="version", version=f"stedi {_version()}")
     commands = command.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, run: Callable[[argparse.Namespace], int], summary: str, details: str):
@@ -234,12 +305,54 @@ def parser() -> argparse.ArgumentParser:
     materialize = add(
         "materialize",
         _materialize,
-        "materialize every asset, one line per asset as it finishes",
-        "The lake at $STEDI_LAKE, every check (the documented `dagster asset materialize -m "
-        "stedi_assets --select '*'`); Dagster's full event log goes to a file.",
+        "materialize the assets, one line per asset as it finishes",
+        "The lake at $STEDI_LAKE, with every check (`dg launch -m stedi_assets --assets '*'`); "
+        "tables whose inputs did not change are reused. Dagster's full event log goes to a "
+        "file.",
+    )
+    materialize.add_argument(
+        "--select",
+        default="*",
+        help="the assets, in Dagster's selection syntax (default '*': every asset; e.g. "
+        "'customer_trusted+' for it and everything downstream)",
+    )
+    materialize.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the selected tables from their landing files, even if nothing changed",
     )
     materialize.add_argument(
         "--log", help="where Dagster's event log goes (default $DAGSTER_HOME/materialize.log)"
+    )
+
+    add(
+        "status",
+        _status,
+        "show each zone table's version and what the next run would do with it, and why",
+        "Reads the tables' Delta logs and lists the landing folders of $STEDI_LAKE (a folder "
+        "or S3), as a run would: no Spark. The next run reuses a table when nothing it is "
+        "built from changed, increments it when files were only added, else rebuilds it.",
+    )
+
+    quarantine = add(
+        "quarantine",
+        _quarantine,
+        "count the quarantined landing lines by reason, with example lines",
+        "From the quarantine tables of $STEDI_LAKE; personal fields (names, emails, phones, "
+        "birthdays, serial numbers) are masked in the examples unless --show-personal.",
+    )
+    quarantine.add_argument(
+        "source",
+        nargs="?",
+        choices=["customer", "accelerometer", "step_trainer"],
+        help="one landing source (default: all three)",
+    )
+    quarantine.add_argument("--reason", help="only reasons that contain this text")
+    quarantine.add_argument(
+        "--limit", type=int, default=3, help="example lines per reason (default 3)"
+    )
+    quarantine.add_argument(
+        "--show-personal", action="store_true", help="show the example lines unmasked"
     )
 
     add(

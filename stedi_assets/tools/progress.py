@@ -107,7 +107,7 @@ def _run_started_since(instance: dg.DagsterInstance, since: float) -> str | None
 
 
 def materialize_with_progress(command: list[str], log: Path) -> int:
-    """Run `command` (a `dagster asset materialize`) with its output in `log`, printing a line
+    """Run `command` (a `dg launch`) with its output in `log`, printing a line
     per asset as it finishes; returns the command's exit code."""
     log.parent.mkdir(parents=True, exist_ok=True)
     since = time.time()

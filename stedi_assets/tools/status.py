@@ -1,0 +1,190 @@
+"""`stedi status`: what each zone table holds, and what the next run would do with it and why.
+
+Read from the tables' Delta logs (the build record in each latest commit) and a listing of the
+landing folders, the same inputs a run compares: no Spark, so it answers in a few seconds, on
+a folder or on S3. A table downstream of one that the next run changes is decided again when
+that one is published; its line says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from stedi_assets.builds.builder import Builder
+from stedi_assets.builds.curated import CustomersCurated, MachineLearningCurated
+from stedi_assets.builds.trusted import AccelerometerTrusted, CustomerTrusted, StepTrainerTrusted
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.publishing.build_inputs import (
+    BuildInputs,
+    BuildRecord,
+    added_files,
+    inputs_of,
+    reusable,
+)
+from stedi_assets.publishing.flow import listed_landing
+from stedi_assets.publishing.increment_plan import change_from_commits
+from stedi_assets.publishing.published_records import LogCommit, commits_between, latest_commit
+from stedi_assets.storage.delta_tables import Commit
+from stedi_assets.storage.landing_store import LandingStore
+
+BUILDERS: tuple[type[Builder], ...] = (
+    CustomerTrusted,
+    AccelerometerTrusted,
+    StepTrainerTrusted,
+    CustomersCurated,
+    MachineLearningCurated,
+)
+"""The zone tables in the order a run publishes them."""
+
+REUSE, INCREMENT, FULL_BUILD = "reuse", "increment", "full build"
+
+
+@dataclass(frozen=True)
+class TableStatus:
+    name: str
+    version: int | None
+    rows: int | None
+    published_ms: int | None
+    next_run: str
+    """`reuse`, `increment` or `full build`."""
+    reason: str
+
+
+def lake_status(lake: LakeResource, store: LandingStore, now_ms: int) -> list[TableStatus]:
+    """Each zone table's published version and what a run at `now_ms` would do with it."""
+    latest_time_ms = lake.plausible_ranges().latest_time_ms
+    changing: list[str] = []
+    found = []
+    for builder in BUILDERS:
+        status = _table_status(lake, store, builder, latest_time_ms)
+        upstream = [name for name in _upstream_zone_tables(builder) if name in changing]
+        if upstream and status.next_run == REUSE:
+            status = _follows(status, upstream)
+        if status.next_run != REUSE:
+            changing.append(builder.table.name)
+        found.append(status)
+    return found
+
+
+def _upstream_zone_tables(builder: type[Builder]) -> list[str]:
+    """The zone tables whose writes `builder` reads."""
+    return [
+        other.table.name
+        for other in BUILDERS
+        if any(other.table.writes(table) for table in builder.sources.tables)
+    ]
+
+
+def _follows(status: TableStatus, upstream: Sequence[str]) -> TableStatus:
+    tables = ", ".join(upstream)
+    return TableStatus(
+        status.name,
+        status.version,
+        status.rows,
+        status.published_ms,
+        INCREMENT,
+        f"what {tables} change{'s' if len(upstream) == 1 else ''} (decided once published)",
+    )
+
+
+def _table_status(
+    lake: LakeResource, store: LandingStore, builder: type[Builder], latest_time_ms: int
+) -> TableStatus:
+    table = builder.table
+    commit = latest_commit(store, table.table)
+    if commit is None:
+        return TableStatus(table.name, None, None, None, FULL_BUILD, "not published yet")
+    record = BuildRecord.from_json(commit.user_metadata)
+    next_run, reason = _next_run(lake, store, builder, record, latest_time_ms)
+    rows = record.row_count if record else None
+    return TableStatus(table.name, commit.version, rows, commit.timestamp_ms, next_run, reason)
+
+
+def _inputs(lake: LakeResource, store: LandingStore, builder: type[Builder]) -> BuildInputs:
+    landing = listed_landing(store, lake.layout, builder.sources)
+    commits = {
+        table.path: _as_pair(latest_commit(store, table)) for table in builder.sources.tables
+    }
+    return inputs_of(landing, commits, lake.build_settings())
+
+
+def _as_pair(commit: LogCommit | None) -> tuple[int, str | None] | None:
+    return (commit.version, commit.user_metadata) if commit else None
+
+
+def _next_run(
+    lake: LakeResource,
+    store: LandingStore,
+    builder: type[Builder],
+    record: BuildRecord | None,
+    latest_time_ms: int,
+) -> tuple[str, str]:
+    if lake.full_refresh:
+        return FULL_BUILD, "STEDI_FULL_REFRESH is set"
+    if record is None:
+        return FULL_BUILD, "its latest version carries no build record (an erasure rewrote it)"
+    inputs = _inputs(lake, store, builder)
+    if reusable(record, inputs, latest_time_ms):
+        return REUSE, "nothing it is built from changed"
+    source = builder.table.landing_source
+    files = added_files(record, inputs, source, latest_time_ms)
+    if files is None:
+        return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
+    rewritten = _rewritten_upstream(store, record, inputs)
+    if rewritten:
+        return FULL_BUILD, f"{rewritten} was changed by other than this project's increments"
+    changed = [path for path, now in inputs.versions.items() if record.upstream_versions
+               and record.upstream_versions.get(path) != now]  # fmt: skip
+    what = [f"{len(files)} new landing file{'s' if len(files) != 1 else ''}"] if source else []
+    what += [f"{path} changed" for path in changed]
+    return INCREMENT, "; ".join(what) or "the upstream tables changed"
+
+
+def _why_not_an_increment(
+    record: BuildRecord, inputs: BuildInputs, source: str | None, latest_time_ms: int
+) -> str:
+    future = record.first_future_time_ms
+    if future is not None and latest_time_ms >= future:
+        when = datetime.fromtimestamp(future / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        return f"a line dated ahead ({when} UTC) is plausible now"
+    if record.increment_base != inputs.increment_base(source):
+        return "the code that shapes rows or a setting changed since it was built"
+    current = set(inputs.landing.get(source or "", []))
+    gone = sorted(file.key for file in record.landing_files() - current)
+    if gone:
+        return f"a landing file it was built from changed or is gone: {gone[0]}"
+    return "its published build cannot grow by an increment"
+
+
+def _rewritten_upstream(store: LandingStore, record: BuildRecord, inputs: BuildInputs) -> str:
+    """The first upstream table changed since the build by a commit an increment cannot read
+    (an erasure's rewrite, or one its log no longer holds); "" when there is none."""
+    for path, now in inputs.versions.items():
+        before = (record.upstream_versions or {}).get(path)
+        if before == now or before is None or now is None:
+            continue
+        commits = commits_between(store, path, before, now)
+        as_read = [Commit(c.version, c.operation, c.user_metadata) for c in commits or []]
+        if commits is None or change_from_commits(before, now, as_read) is None:
+            return path
+    return ""
+
+
+def format_status(statuses: Sequence[TableStatus]) -> list[str]:
+    """A line per table: version, rows, when published (UTC), and the next run with why."""
+    lines = [f"{'table':<26}{'version':>8}{'rows':>12}  {'published (UTC)':<17}  next run"]
+    for status in statuses:
+        when = (
+            datetime.fromtimestamp(status.published_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            if status.published_ms
+            else "-"
+        )
+        version = "-" if status.version is None else str(status.version)
+        rows = "-" if status.rows is None else f"{status.rows:,}"
+        lines.append(
+            f"{status.name:<26}{version:>8}{rows:>12}  {when:<17}  "
+            f"{status.next_run}: {status.reason}"
+        )
+    return lines

@@ -1,0 +1,183 @@
+"""`stedi status`, `stedi quarantine`, `stedi --version` and `stedi materialize`'s options, on a
+hand-made lake built by a real run: what each says must be what the next run does."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.storage.lake import LakeLayout
+from stedi_assets.storage.landing_store import FolderLandingStore
+from stedi_assets.tables.personal_data import MASK, masked_line
+from stedi_assets.tools.quarantine import quarantine_report
+from stedi_assets.tools.status import FULL_BUILD, INCREMENT, REUSE, lake_status
+from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, stedi_command
+
+CUSTOMERS = [
+    {"customerName": "Ann Lee", "email": "ann@x.com", "phone": "8015550101",
+     "birthDay": "1990-01-01", "serialNumber": "S1", "registrationDate": 1,
+     "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1},
+    {"email": "bob@x.com", "serialNumber": "S2", "lastUpdateDate": 1},
+]  # fmt: skip
+ENVIRONMENT = {"STEDI_EARLIEST_TIME": "1970-01-01", "STEDI_FULL_REFRESH": "0"}
+
+
+def reading(user: str, timestamp: int) -> dict:
+    return {"user": user, "timestamp": timestamp, "x": 1.0, "y": 1.0, "z": 1.0}
+
+
+def status_of(lake_root: Path) -> dict[str, tuple[str, str]]:
+    lake = LakeResource(root=str(lake_root), **HAND_MADE_TIMES)
+    now_ms = int(time.time() * 1000)
+    statuses = lake_status(lake, FolderLandingStore(lake_root), now_ms)
+    return {status.name: (status.next_run, status.reason) for status in statuses}
+
+
+def write(lake_root: Path, source: str, name: str, lines: list[object]) -> None:
+    folder = lake_root / source / "landing"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    (folder / name).write_text(text)
+
+
+def build_lake(spark: SparkSession, lake_root: Path) -> Path:
+    write(lake_root, "customer", "c.json", [*CUSTOMERS, "not json at all, from ann@x.com"])
+    write(
+        lake_root, "accelerometer", "a.json", [reading("ann@x.com", 10), reading("bob@x.com", 10)]
+    )
+    write(
+        lake_root,
+        "step_trainer",
+        "s.json",
+        [{"sensorReadingTime": 10, "serialNumber": "S1", "distanceFromObject": 3}],
+    )
+    assert status_of(lake_root)["customer_trusted"] == (FULL_BUILD, "not published yet")
+    assert materialize_lake(lake_root, spark, **HAND_MADE_TIMES).success
+    return lake_root
+
+
+@pytest.fixture(scope="module")
+def built_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One lake for this module's tests, in their order: those that read it, then those that
+    change it (a new file and a run; then a rewritten file)."""
+    return build_lake(spark, tmp_path_factory.mktemp("status") / "lake")
+
+
+def test_status_sees_changed_settings(built_lake: Path) -> None:
+    lake = LakeResource(root=str(built_lake), earliest_time="1970-01-02")
+    statuses = lake_status(lake, FolderLandingStore(built_lake), int(time.time() * 1000))
+    assert statuses[0].next_run == FULL_BUILD and "setting changed" in statuses[0].reason
+
+
+def test_quarantine_counts_by_reason_and_masks_personal_fields(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    shown = stedi_command("quarantine", "customer", STEDI_LAKE=str(built_lake), **ENVIRONMENT)
+    assert shown.returncode == 0, shown.stderr
+    assert "customer: 1 quarantined lines, 1 reasons" in shown.stdout
+    assert re.search(r"^\s+1  not valid JSON$", shown.stdout, re.MULTILINE), shown.stdout
+    assert "c.json:3" in shown.stdout and "ann@x.com" not in shown.stdout
+    layout = LakeLayout(str(built_lake))
+    unmasked = quarantine_report(spark, layout, ["customer"], show_personal=True)
+    assert any("ann@x.com" in line for line in unmasked)
+    nothing = quarantine_report(spark, layout, ["accelerometer"], reason="no such reason")
+    assert nothing == ["accelerometer: 0 quarantined lines, 0 reasons"]
+
+
+def test_status_says_what_the_next_run_does_and_the_run_does_it(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
+
+    write(built_lake, "accelerometer", "a2.json", [reading("ann@x.com", 20)])
+    status = status_of(built_lake)
+    assert status["accelerometer_trusted"] == (INCREMENT, "1 new landing file")
+    assert status["customer_trusted"][0] == REUSE
+    assert status["step_trainer_trusted"][0] == REUSE  # it reads no phone reading
+    assert status["customers_curated"][0] == INCREMENT
+    assert "accelerometer_trusted" in status["customers_curated"][1]
+    assert "accelerometer_trusted" in status["machine_learning_curated"][1]
+
+    # The CLI says the same, and the run then does what it said.
+    shown = stedi_command("status", STEDI_LAKE=str(built_lake), **ENVIRONMENT)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if line.startswith("accelerometer_")]
+    assert re.search(r"\s0\s+1\s.*increment: 1 new landing file$", line), line
+    result = materialize_lake(built_lake, spark, **HAND_MADE_TIMES)
+    increments = {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+    }
+    assert increments["accelerometer_trusted"].metadata["rebuilt"].value is False
+    assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
+
+
+def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
+    write(built_lake, "customer", "c.json", [*CUSTOMERS[:1]])  # bob's record is gone
+    what, why = status_of(built_lake)["customer_trusted"]
+    assert what == FULL_BUILD and why.endswith("changed or is gone: customer/landing/c.json")
+
+
+def test_a_masked_line_keeps_its_shape_and_loses_every_personal_value() -> None:
+    line = (
+        '{"customerName":"Ann Lee","email":"Ann@x.com","phone":8015550101,'
+        '"birthDay":"1990-01-01","serialNumber":"S1","registrationDate":1}'
+    )
+    masked = masked_line(line)
+    for value in ("Ann", "x.com", "8015550101", "1990", "S1"):
+        assert value not in masked
+    assert masked.count(MASK) == 5 and '"registrationDate":1' in masked
+    assert masked_line('truncated {"user": "ann@ex\\u0061mple.com') == 'truncated {"user": "•••"'
+
+
+def test_version_and_the_materialize_options_are_documented() -> None:
+    version = stedi_command("--version")
+    assert version.returncode == 0 and re.fullmatch(r"stedi \d+\.\d+\.\d+\n", version.stdout)
+    options = stedi_command("materialize", "--help").stdout
+    assert "--select" in options and "--full-refresh" in options
+
+
+def versions(lake_root: Path) -> dict[str, int | None]:
+    statuses = lake_status(
+        LakeResource(root=str(lake_root), **HAND_MADE_TIMES),
+        FolderLandingStore(lake_root),
+        int(time.time() * 1000),
+    )
+    return {status.name: status.version for status in statuses}
+
+
+@pytest.mark.slow
+def test_materialize_a_selection_and_a_full_refresh(
+    spark: SparkSession, connect_endpoint: str, tmp_path: Path
+) -> None:
+    built_lake = build_lake(spark, tmp_path / "lake")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    environment = {
+        **ENVIRONMENT,
+        "STEDI_LAKE": str(built_lake),
+        "DAGSTER_HOME": str(home),
+        "STEDI_SPARK_REMOTE": connect_endpoint,
+    }
+    before = versions(built_lake)
+    only = stedi_command("materialize", "--select", "customer_trusted", **environment)
+    assert only.returncode == 0, only.stdout[-2000:]
+    shown = [line.split()[0] for line in only.stdout.splitlines() if "checks:" in line]
+    assert shown == ["customer_trusted"], only.stdout
+    assert versions(built_lake) == before  # nothing changed: reused, no new version
+
+    refreshed = stedi_command(
+        "materialize", "--select", "customer_trusted", "--full-refresh", **environment
+    )
+    assert refreshed.returncode == 0, refreshed.stdout[-2000:]
+    after = versions(built_lake)
+    assert after["customer_trusted"] == (before["customer_trusted"] or 0) + 1
+    assert {name: v for name, v in after.items() if name != "customer_trusted"} == {
+        name: v for name, v in before.items() if name != "customer_trusted"
+    }
