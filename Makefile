@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup lock snapshot demo demo-s3 test test-fast lint sql erase ui bench bench-large profile clean
+.PHONY: help setup lock snapshot demo demo-s3 test test-all lint docs sql erase ui bench bench-large profile clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p -m 700 $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary printed
+demo: setup ## Deletes and rebuilds ./lake: 1,000 sample customers, every asset, a summary (about 3 min)
 	rm -rf $(DEMO_LAKE)
 	$(BIN)/stedi sample-data --customers $(DEMO_CUSTOMERS) --seed 42 --out $(DEMO_LAKE)
 	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/stedi materialize
@@ -62,11 +62,14 @@ demo: setup ## Fresh sample lake in ./lake, every asset materialized, a summary 
 demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue catalog
 	$(BIN)/stedi demo-s3 --customers $(DEMO_CUSTOMERS) --seed 42
 
-test: setup $(CHROMIUM) lint ## Lint, then every test (Spark, Delta, S3 server, Dagster UI, Chromium)
+test: setup lint ## Lint, the docs, every contract rule, the reference, the CLI, one end-to-end run: about 10 min
+	$(BIN)/pytest -m "not slow"
+
+test-all: setup $(CHROMIUM) lint ## Every test, the system tier too (UI in Chromium, daemon, cluster, S3, Spark Connect): what CI runs
 	$(BIN)/pytest
 
-test-fast: setup lint ## The pure-logic and contract tests (not those marked slow), in a few minutes
-	$(BIN)/pytest -m "not slow"
+docs: setup ## Build the docs site strictly into ./site (a broken link fails)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 lint: setup ## ruff check and format check, and dg check defs (the definitions load)
 	$(BIN)/ruff check stedi_assets stedi_assets_tests benchmarks
@@ -97,4 +100,4 @@ ui: setup ## Dagster UI (dg dev) on http://127.0.0.1:3000 over STEDI_LAKE, runs 
 	$(BIN)/stedi ui --port 3000
 
 clean: ## Remove the demo lake, Dagster's local state and caches (keeps .venv and jars)
-	rm -rf $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache spark-warehouse
+	rm -rf $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache spark-warehouse site

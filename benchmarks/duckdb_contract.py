@@ -2,7 +2,7 @@
 
 The benchmark times this against the Spark project on the same landing data. It computes
 customer_trusted, accelerometer_trusted, customers_curated, step_trainer_trusted,
-machine_learning_curated and the three quarantine tables (notes/contract_spec.md) and writes
+machine_learning_curated and the three quarantine tables (docs/contract.md) and writes
 each as one Parquet file, ``OUT_DIR/<table>.parquet``::
 
     python benchmarks/duckdb_contract.py LANDING_ROOT OUT_DIR [--policy since_consent|any_time]

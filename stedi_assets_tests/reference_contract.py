@@ -3,7 +3,7 @@
 The end-to-end test runs the Spark/Dagster pipeline on generated landing data and compares
 every table with what this module computes from the same files. It deliberately shares no
 code with the pipeline: it is plain Python (standard library only), written line by line
-from the contract (notes/contract_spec.md), so a bug in the pipeline cannot hide in both.
+from the contract (docs/contract.md), so a bug in the pipeline cannot hide in both.
 
 Use :func:`compute_expected`; its result holds every table as a sorted list of row tuples
 (columns in :data:`COLUMNS` order), the quarantined lines of every source and the

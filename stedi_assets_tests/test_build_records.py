@@ -302,6 +302,7 @@ def assert_nothing_is_rebuilt_or_read(
     assert all(e.passed or e.severity == dg.AssetCheckSeverity.WARN for e in evaluations)
 
 
+@pytest.mark.slow
 def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -435,6 +436,7 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
     assert rebuilt_since(before, lake) == set()
 
 
+@pytest.mark.slow
 def test_a_reading_dated_ahead_is_rebuilt_once_the_clock_reaches_it(
     spark: SparkSession, lake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

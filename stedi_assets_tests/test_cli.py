@@ -8,8 +8,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets_tests.conftest import CliLake
-from stedi_assets_tests.lakes import TABLE_PATHS, dagster_home
+from stedi_assets_tests.lakes import TABLE_PATHS, assert_lake_matches, dagster_home
 from stedi_assets_tests.lakes import stedi_command as stedi
+from stedi_assets_tests.reference_contract import compute_expected
 
 SUBCOMMANDS = ["sample-data", "materialize", "summary", "sql", "erase", "demo-s3"]
 
@@ -73,3 +74,18 @@ def test_a_failed_asset_is_shown_with_its_cause(connect_endpoint: str, tmp_path:
 def test_erase_needs_the_salt(subcommand: list[str]) -> None:
     run = stedi(*subcommand, STEDI_ERASURE_SALT="")
     assert run.returncode == 2 and "STEDI_ERASURE_SALT" in run.stderr
+
+
+def test_make_demos_command_on_a_small_lake_builds_the_contract(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`make demo`'s commands, end to end in processes of their own with a Spark of their own:
+    `stedi sample-data`, then `stedi materialize`; every table equals the reference's."""
+    lake, home = tmp_path / "lake", dagster_home(tmp_path / "home")
+    environment = {"STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home), "STEDI_SPARK_REMOTE": ""}
+    sample = stedi("sample-data", "--customers", "40", "--seed", "11", **environment)
+    assert sample.returncode == 0, sample.stderr
+    run = stedi("materialize", **environment)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert len([line for line in run.stdout.splitlines() if "checks:" in line]) == 5
+    assert_lake_matches(spark, lake, compute_expected(lake, "since_consent"))

@@ -235,6 +235,7 @@ def test_stedi_ui_points_every_run_at_the_server_it_starts_and_stops_it(tmp_path
     assert "Runs use the Spark Connect server at" in (tmp_path / "stedi-ui.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_server_already_listening_is_used_only_if_it_accepts_the_token(
     tmp_path: Path, shared_server: SharedServer
 ) -> None:
@@ -257,6 +258,7 @@ def test_a_server_already_listening_is_used_only_if_it_accepts_the_token(
             pass
 
 
+@pytest.mark.slow
 @pytest.mark.connect
 def test_a_client_without_the_token_is_refused(shared_server: SharedServer) -> None:
     """Any account on the machine can reach the port: without the token it runs nothing."""

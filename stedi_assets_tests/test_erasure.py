@@ -30,12 +30,14 @@ from stedi_assets_tests.lakes import (
 )
 
 
+@pytest.mark.slow
 def test_no_byte_of_the_customer_is_left_under_the_lake_root(erased_lake: ErasedLake) -> None:
     lake, email, serial = erased_lake.lake, erased_lake.email, erased_lake.serial
     assert files_containing(lake, [email, serial]) == {}
     assert any((lake / "customer/trusted/_delta_log").iterdir())
 
 
+@pytest.mark.slow
 def test_other_customers_rows_are_unchanged(erased_lake: ErasedLake) -> None:
     email, serial = erased_lake.email, erased_lake.serial
     for path in ALL_TABLES:
@@ -44,6 +46,7 @@ def test_other_customers_rows_are_unchanged(erased_lake: ErasedLake) -> None:
         assert expected, path
 
 
+@pytest.mark.slow
 def test_the_log_and_the_run_hold_a_hash_not_the_email(
     erased_lake: ErasedLake, spark: SparkSession
 ) -> None:
@@ -54,6 +57,7 @@ def test_the_log_and_the_run_hold_a_hash_not_the_email(
     assert email not in json.dumps(result.dagster_run.run_config).lower()
 
 
+@pytest.mark.slow
 def test_a_later_record_of_an_erased_customer_is_dropped_as_erased(
     erased_lake: ErasedLake, spark: SparkSession
 ) -> None:

@@ -353,10 +353,13 @@ class LandingChanges(RuleBasedStateMachine):
         assert self.rows_seen or self.written == 0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("policy", list(ConsentPolicy))
-def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
-    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy, monkeypatch: pytest.MonkeyPatch
+def run_landing_changes(
+    spark: SparkSession,
+    tmp_path: Path,
+    policy: ConsentPolicy,
+    monkeypatch: pytest.MonkeyPatch,
+    examples: int,
+    steps: int,
 ) -> None:
     as_of = plausibility.PlausibleRanges.as_of
     monkeypatch.setattr(
@@ -372,10 +375,25 @@ def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=5,
+            max_examples=examples,
+            stateful_step_count=steps,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+def test_a_short_sequence_of_landing_changes_equals_the_reference(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state machine at a small size, in the ten-minute tier: one sequence of two changes."""
+    run_landing_changes(spark, tmp_path, ConsentPolicy.SINCE_CONSENT, monkeypatch, 1, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", list(ConsentPolicy))
+def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
+    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_landing_changes(spark, tmp_path, policy, monkeypatch, EXAMPLES, 5)

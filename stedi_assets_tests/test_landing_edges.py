@@ -94,6 +94,7 @@ def rewrite_keeping_size_and_time(path: Path, lines: list[Any], modified_ns: int
     assert path.stat().st_size == size and path.stat().st_mtime_ns == modified_ns
 
 
+@pytest.mark.slow
 def test_a_file_replaced_with_the_same_size_and_modification_time_is_read_again(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -139,6 +140,7 @@ GLOB_NAMES = ["x[1].json", "x1.json", "r*.json", "r?.json", "{a,b}.json", "b.jso
 `r…` file, `{a,b}.json` both), beside the names they would match."""
 
 
+@pytest.mark.slow
 def test_files_named_with_glob_characters_are_read_as_named(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -164,6 +166,7 @@ def test_files_named_with_glob_characters_are_read_as_named(
     assert_equals_reference(spark, lake_root)
 
 
+@pytest.mark.slow
 def test_hidden_files_follow_one_rule_for_the_sensor_the_build_and_the_reference(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -183,6 +186,7 @@ def test_hidden_files_follow_one_rule_for_the_sensor_the_build_and_the_reference
     assert_equals_reference(spark, lake_root)
 
 
+@pytest.mark.slow
 def test_a_file_that_lands_while_a_full_build_reads_is_read_by_the_next_run_only(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -209,6 +213,7 @@ def test_a_file_that_lands_while_a_full_build_reads_is_read_by_the_next_run_only
     assert_equals_reference(spark, lake_root)
 
 
+@pytest.mark.slow
 def test_compressed_files_the_contract_does_not_read_are_one_quarantined_entry_each(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -249,6 +254,7 @@ def everything_mentioning(spark: SparkSession, lake: Path, needles: list[str]) -
     return found
 
 
+@pytest.mark.slow
 def test_an_erased_persons_data_delivered_again_reaches_no_table(
     spark: SparkSession, lake_root: Path, write_landing: LandingWriter
 ) -> None:
@@ -296,6 +302,7 @@ def test_an_erased_persons_data_delivered_again_reaches_no_table(
 HOUR_MS = 3_600_000
 
 
+@pytest.mark.slow
 def test_a_withdrawal_dated_ahead_is_applied_by_the_sensors_runs_once_the_clock_reaches_it(
     spark: SparkSession,
     lake_root: Path,

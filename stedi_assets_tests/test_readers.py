@@ -52,6 +52,7 @@ def lake(tmp_path: Path, generated_landing: Path) -> Path:
     return lake_with(generated_landing, tmp_path / "lake")
 
 
+@pytest.mark.slow
 def test_every_table_opens_with_deltalake_and_duckdb_as_spark_reads_it(
     spark: SparkSession, lake: Path
 ) -> None:

@@ -22,6 +22,7 @@ def error_of(action: Any) -> BaseException:
     return caught.value
 
 
+@pytest.mark.slow
 def test_storage_that_does_not_answer_is_transient_and_a_failed_check_is_not(
     spark: SparkSession,
 ) -> None:
@@ -42,6 +43,7 @@ def test_storage_that_does_not_answer_is_transient_and_a_failed_check_is_not(
     assert not transient.is_transient(ValueError("STEDI_CONSENT_POLICY='x' is not one of"))
 
 
+@pytest.mark.slow
 def test_a_step_whose_storage_failed_once_runs_again_and_completes(
     spark: SparkSession,
     lake_root: Path,

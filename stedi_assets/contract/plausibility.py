@@ -3,7 +3,7 @@
 A reading dated 1970 or next year, a phone acceleration beyond what the sensor can report, or a
 negative distance parses as a valid number, but training a model on it would be wrong. Such a
 line is quarantined with a reason naming the field, its value and the range. The ranges are
-configuration (`LakeResource`, from `STEDI_*` environment variables; see the README).
+configuration (`LakeResource`, from `STEDI_*` environment variables; docs/operations.md).
 """
 
 from __future__ import annotations

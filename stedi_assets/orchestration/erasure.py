@@ -74,7 +74,7 @@ def erase_customer(
     )
 
 
-@dg.job(description="Erase one customer from the lake (see the README's Privacy section).")
+@dg.job(description="Erase one customer from the lake: landing lines, table rows, history.")
 def erase_customer_job() -> None:
     erase_customer()
 

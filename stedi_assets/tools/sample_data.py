@@ -2,7 +2,7 @@
 
 Why this exists: the lakehouse needs landing data for three purposes, and the real STEDI
 exports (the Udacity course data) are small and clean. The demo needs a believable lake to
-run on; the tests need data that exercises every rule of the contract (notes/contract_spec.md):
+run on; the tests need data that exercises every rule of the contract (docs/contract.md):
 consent withdrawals and grants, email case/space variants, redelivered files, malformed
 lines of every kind, shared device serial numbers, same-millisecond readings, readings
 before consent, unknown users and devices; the benchmark needs millions of readings, fast.
