@@ -184,13 +184,3 @@ def aws_region() -> str:
 def aws_region_variable() -> str:
     """Which variable sets the region: `AWS_REGION`, else `AWS_DEFAULT_REGION`; "" if none."""
     return next((v for v in ("AWS_REGION", "AWS_DEFAULT_REGION") if is_set(v)), "")
-
-
-def glue_database() -> str | None:
-    """`STEDI_GLUE_DATABASE`: register every table in this Glue database; unset, no catalog."""
-    return os.environ.get("STEDI_GLUE_DATABASE") or None
-
-
-def glue_endpoint() -> str | None:
-    """`STEDI_GLUE_ENDPOINT`: a Glue-compatible endpoint (moto); unset for AWS Glue."""
-    return os.environ.get("STEDI_GLUE_ENDPOINT") or None

@@ -43,7 +43,7 @@ HAND_MADE_TIMES = {"earliest_time": "1970-01-01"}
 
 def landing_uris(folder: Path) -> list[str]:
     """The files of a landing folder as a run reads them: every file that is not hidden
-    (`landing.store.is_hidden`), by its path."""
+    (`storage.landing_store.is_hidden`), by its path."""
     return sorted(str(p) for p in folder.iterdir() if p.is_file() and not is_hidden(p.name))
 
 

@@ -38,7 +38,7 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames)
 
 
-class CustomersCurated(Builder):
+class CustomersCuratedBuilder(Builder):
     table = CUSTOMERS_CURATED
     sources = Sources(tables=[CUSTOMERS, PHONE_READINGS])
 
@@ -88,7 +88,7 @@ def _pairs_outside(
     return outside
 
 
-class MachineLearningCurated(Builder):
+class MachineLearningCuratedBuilder(Builder):
     table = MACHINE_LEARNING_CURATED
     sources = Sources(tables=[DEVICE_READINGS, PHONE_READINGS, CURATED_CUSTOMERS])
 

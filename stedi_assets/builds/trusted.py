@@ -92,7 +92,7 @@ class TrustedBuilder(Builder):
         return parsed, read_before, few
 
 
-class CustomerTrusted(TrustedBuilder):
+class CustomerTrustedBuilder(TrustedBuilder):
     table = CUSTOMER_TRUSTED
     sources = Sources(landing=["customer"], tables=[ERASURE_LOG])
 
@@ -159,7 +159,7 @@ def _reading_increment(
     return _judged_again(build, read_before, key, (before, now), disposition, source.columns)
 
 
-class AccelerometerTrusted(TrustedBuilder):
+class AccelerometerTrustedBuilder(TrustedBuilder):
     table = ACCELEROMETER_TRUSTED
     sources = Sources(landing=["accelerometer"], tables=[CUSTOMERS, ERASURE_LOG])
 
@@ -206,7 +206,7 @@ OWNERS: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.tabl
 customers."""
 
 
-class StepTrainerTrusted(TrustedBuilder):
+class StepTrainerTrustedBuilder(TrustedBuilder):
     table = STEP_TRAINER_TRUSTED
     sources = Sources(landing=["step_trainer"], tables=[*OWNERS, ERASURE_LOG])
 

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from stedi_assets.builds.curated import CustomersCurated, MachineLearningCurated
+from stedi_assets.builds.curated import CustomersCuratedBuilder, MachineLearningCuratedBuilder
 from stedi_assets.orchestration.dependencies import asset_deps
 from stedi_assets.orchestration.resources import LakeResource
 from stedi_assets.publishing.flow import publish
@@ -11,7 +11,7 @@ from stedi_assets.publishing.publication import PublishEvents
 from stedi_assets.tables.curated import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
 
 
-@dg.asset(deps=asset_deps(CustomersCurated.sources), **CUSTOMERS_CURATED.asset_options())
+@dg.asset(deps=asset_deps(CustomersCuratedBuilder.sources), **CUSTOMERS_CURATED.asset_options())
 def customers_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
 ) -> PublishEvents:
@@ -20,11 +20,12 @@ def customers_curated(
     The customers whose step-trainer readings can be paired with phone readings: the population
     of the machine-learning table. Same columns as customer_trusted. Contains personal data.
     """
-    yield from publish(context, lake, None, CustomersCurated(pyspark.spark_session, lake))
+    yield from publish(context, lake, None, CustomersCuratedBuilder(pyspark.spark_session, lake))
 
 
 @dg.asset(
-    deps=asset_deps(MachineLearningCurated.sources), **MACHINE_LEARNING_CURATED.asset_options()
+    deps=asset_deps(MachineLearningCuratedBuilder.sources),
+    **MACHINE_LEARNING_CURATED.asset_options(),
 )
 def machine_learning_curated(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
@@ -40,4 +41,6 @@ def machine_learning_curated(
     (it identifies a customer only through the customer tables, which this table's readers do
     not get) and an erasure removes its rows.
     """
-    yield from publish(context, lake, None, MachineLearningCurated(pyspark.spark_session, lake))
+    yield from publish(
+        context, lake, None, MachineLearningCuratedBuilder(pyspark.spark_session, lake)
+    )

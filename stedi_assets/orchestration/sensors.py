@@ -1,13 +1,13 @@
 """The landing sensor: when landing files appear, change or disappear, rebuild what they feed;
 and when the clock reaches a line dated ahead, rebuild the tables that quarantined it.
 
-Each tick lists the three landing folders and compares them with the listing kept in the
-sensor's cursor, file by file (key, size and fingerprint: the ETag on S3, the inode and
-nanosecond times on a folder, `landing.store`). Comparing whole listings, rather than keeping a
-"last modified" watermark, catches files that share a timestamp, files written with an older
-timestamp, rewrites and deletions (dagster#22892). While a run it requested is still queued or
-going, the sensor waits and keeps its cursor, so files that arrive meanwhile are picked up by
-the next run, and a burst of files makes one run.
+Each tick lists the three landing folders and compares them with the listing kept in the sensor's
+cursor, file by file (key, size and fingerprint: the ETag on S3, the inode and nanosecond times on a
+folder, `storage.landing_store`). Comparing whole listings, rather than keeping a "last modified"
+watermark, catches files that share a timestamp, files written with an older timestamp, rewrites and
+deletions (dagster#22892). While a run it requested is still queued or going, the sensor waits and
+keeps its cursor, so files that arrive meanwhile are picked up by the next run, and a burst of files
+makes one run.
 
 A line dated further ahead than `STEDI_MAX_FUTURE_HOURS` is quarantined, and counts once the
 clock reaches it (a withdrawal of consent dated tomorrow). No file changes then, so each tick
@@ -55,7 +55,7 @@ killed) is retried twice by the daemon (dagster.yaml enables run retries, with n
 for runs launched by hand); all steps run again, and tables the failed run completed are
 reused, not rebuilt. A step that failed is not retried with the run: a failed check would fail
 again. A step retries itself when what failed can pass on a retry (S3 or the Spark server
-unreachable, `transient.retry_when_transient`)."""
+unreachable, `transient.retried_when_transient`)."""
 
 Listing = dict[str, dict[str, list]]
 """Per source, each file's key mapped to [size, fingerprint]."""

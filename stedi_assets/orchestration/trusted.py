@@ -5,9 +5,9 @@ from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
 
 from stedi_assets.builds.trusted import (
-    AccelerometerTrusted,
-    CustomerTrusted,
-    StepTrainerTrusted,
+    AccelerometerTrustedBuilder,
+    CustomerTrustedBuilder,
+    StepTrainerTrustedBuilder,
     TrustedBuilder,
 )
 from stedi_assets.orchestration.dependencies import asset_deps
@@ -29,7 +29,7 @@ def _published(
     return publish(context, lake, landing_store(lake.layout, s3.get_client), builder)
 
 
-@dg.asset(deps=asset_deps(CustomerTrusted.sources), **CUSTOMER_TRUSTED.asset_options())
+@dg.asset(deps=asset_deps(CustomerTrustedBuilder.sources), **CUSTOMER_TRUSTED.asset_options())
 def customer_trusted(
     context: dg.AssetExecutionContext,
     pyspark: PySparkResource,
@@ -44,10 +44,12 @@ def customer_trusted(
     `shareWithResearchAsOfDate`. A customer who withdraws consent in a later record leaves this
     table on the next run. Records of erased customers are dropped. Contains personal data.
     """
-    yield from _published(context, lake, s3, CustomerTrusted(pyspark.spark_session, lake))
+    yield from _published(context, lake, s3, CustomerTrustedBuilder(pyspark.spark_session, lake))
 
 
-@dg.asset(deps=asset_deps(AccelerometerTrusted.sources), **ACCELEROMETER_TRUSTED.asset_options())
+@dg.asset(
+    deps=asset_deps(AccelerometerTrustedBuilder.sources), **ACCELEROMETER_TRUSTED.asset_options()
+)
 def accelerometer_trusted(
     context: dg.AssetExecutionContext,
     pyspark: PySparkResource,
@@ -61,10 +63,14 @@ def accelerometer_trusted(
     before the customer's `shareWithResearchAsOfDate` are excluded. Readings of unknown or
     non-consenting users are excluded and counted. Contains personal data (the user's email).
     """
-    yield from _published(context, lake, s3, AccelerometerTrusted(pyspark.spark_session, lake))
+    yield from _published(
+        context, lake, s3, AccelerometerTrustedBuilder(pyspark.spark_session, lake)
+    )
 
 
-@dg.asset(deps=asset_deps(StepTrainerTrusted.sources), **STEP_TRAINER_TRUSTED.asset_options())
+@dg.asset(
+    deps=asset_deps(StepTrainerTrustedBuilder.sources), **STEP_TRAINER_TRUSTED.asset_options()
+)
 def step_trainer_trusted(
     context: dg.AssetExecutionContext,
     pyspark: PySparkResource,
@@ -79,4 +85,4 @@ def step_trainer_trusted(
     person's. Under `since_consent`, readings before the owner's consent are excluded.
     No personal columns, but each row belongs to an identifiable customer's device.
     """
-    yield from _published(context, lake, s3, StepTrainerTrusted(pyspark.spark_session, lake))
+    yield from _published(context, lake, s3, StepTrainerTrustedBuilder(pyspark.spark_session, lake))

@@ -1,7 +1,7 @@
 """What a zone table was built from, recorded in the Delta commit that publishes it.
 
 A table is a function of its inputs: the landing files it parses (each file's key, size and
-content fingerprint, as `landing.store` lists them), the versions of the upstream tables it
+content fingerprint, as `storage.landing_store` lists them), the versions of the upstream tables it
 reads, the settings that shape it and the project's code. Each publish commit carries a
 `BuildRecord` of those inputs (as Delta's `userMetadata`); a later run whose inputs hash the
 same publishes nothing, parses no file and adds no Delta version, because a rebuild would give
@@ -151,7 +151,7 @@ class BuildRecord:
     accounting: dict[str, int] | None = None
     """A trusted table's accounting of landing lines, as its metadata shows it."""
     content: str | None = None
-    """A digest of the published rows as a multiset (`content_digest`): tables that read this
+    """A digest of the published rows as a multiset (`write._content_digest`): tables that read this
     one key it by its content, so a rebuild that gives the same rows rebuilds nothing
     downstream."""
     content_sums: list[str] | None = None

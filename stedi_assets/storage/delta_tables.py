@@ -59,7 +59,7 @@ rows a change removes are rewritten out of their files, never marked deleted (de
 are a reader feature that `deltalake`, and so pandas' and polars' Delta readers, cannot read);
 and no column statistics go into the log (they would copy personal values, an email's min and
 max, into log files that outlive an erasure's vacuum). Sessions give them to new tables
-(`resources.SESSION_SETTINGS`); `with_table_properties` to older ones."""
+(`storage.spark.SESSION_SETTINGS`); `with_table_properties` to older ones."""
 
 READER_FEATURES_DROPPED = ("deletionVectors",)
 """Table features a table made before may have that the lake's readers cannot read: dropped
@@ -261,7 +261,7 @@ def _commit_from_log(spark: SparkSession, uri: str, version: int) -> Commit:
 
 def changes(spark: SparkSession, uri: str, after: int, upto: int) -> DataFrame:
     """The rows the commits after version `after` up to `upto` inserted and deleted, from
-    Delta's change data feed (on for every table of the lake, `resources.SESSION_SETTINGS`):
+    Delta's change data feed (on for every table of the lake, `storage.spark.SESSION_SETTINGS`):
     the table's columns and `_change_type` (`insert`, `delete`; MERGE updates are not used)."""
     return (
         spark.read.format("delta")

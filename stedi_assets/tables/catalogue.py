@@ -1,8 +1,9 @@
 """The lake's tables: each one's name, its path under the lake root, and its zone.
 
-A leaf module (standard library only), so anything may learn where a table lives and which
-checks guard it without importing Spark, Pandera, Delta or Glue: the summary, SQL over the lake
-and erasure read it; the zone assets add their schemas and rules on top (`zone_table.py`).
+It imports only the standard library and the lake's layout, so anything may learn where a table
+lives and which checks guard it without importing Spark, Pandera, Delta or Glue: the summary, SQL
+over the lake and erasure read it; the zone assets add their schemas and rules on top
+(`zone_table.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class LakeTable:
 
     @property
     def zone(self) -> str:
-        """`trusted`, `curated` or `quarantine`: the last part of the table's path."""
+        """The last part of the table's path: `trusted` or `curated` for a zone table (a companion
+        is `quarantine`, `parsed`, `current` or `log`)."""
         return self.path.rsplit("/", 1)[1]
 
     def uri(self, layout: LakeLayout) -> str:

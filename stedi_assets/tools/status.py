@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stedi_assets.builds.builder import Builder
-from stedi_assets.builds.curated import CustomersCurated, MachineLearningCurated
-from stedi_assets.builds.trusted import AccelerometerTrusted, CustomerTrusted, StepTrainerTrusted
+from stedi_assets.builds.curated import CustomersCuratedBuilder, MachineLearningCuratedBuilder
+from stedi_assets.builds.trusted import (
+    AccelerometerTrustedBuilder,
+    CustomerTrustedBuilder,
+    StepTrainerTrustedBuilder,
+)
 from stedi_assets.orchestration.resources import LakeResource
 from stedi_assets.publishing.build_inputs import (
     BuildInputs,
@@ -30,11 +34,11 @@ from stedi_assets.storage.delta_tables import Commit
 from stedi_assets.storage.landing_store import LandingStore
 
 BUILDERS: tuple[type[Builder], ...] = (
-    CustomerTrusted,
-    AccelerometerTrusted,
-    StepTrainerTrusted,
-    CustomersCurated,
-    MachineLearningCurated,
+    CustomerTrustedBuilder,
+    AccelerometerTrustedBuilder,
+    StepTrainerTrustedBuilder,
+    CustomersCuratedBuilder,
+    MachineLearningCuratedBuilder,
 )
 """The zone tables in the order a run publishes them."""
 
