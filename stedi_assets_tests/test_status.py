@@ -181,3 +181,21 @@ def test_materialize_a_selection_and_a_full_refresh(
     assert {name: v for name, v in after.items() if name != "customer_trusted"} == {
         name: v for name, v in before.items() if name != "customer_trusted"
     }
+
+
+def test_status_sees_a_run_stopped_between_a_companion_and_its_table(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    """A commit to the parsed readings that does not carry accelerometer_trusted's marker (what a
+    run killed after that write and before the table leaves) makes the next run a full build,
+    though a new file alone would be an increment."""
+    write(built_lake, "accelerometer", "a3.json", [reading("ann@x.com", 30)])
+    assert status_of(built_lake)["accelerometer_trusted"][0] == INCREMENT
+    parsed = str(built_lake / "accelerometer" / "parsed")
+    rows = spark.read.format("delta").load(parsed).limit(1)
+    rows.write.format("delta").mode("append").option("userMetadata", "a killed run").save(parsed)
+    what, why = status_of(built_lake)["accelerometer_trusted"]
+    assert (what, why) == (
+        FULL_BUILD,
+        "a run stopped after writing accelerometer/parsed but before the table",
+    )

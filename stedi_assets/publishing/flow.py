@@ -39,7 +39,7 @@ from stedi_assets.publishing.write import build_record, write_companions, write_
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile, LandingStore
-from stedi_assets.tables.catalogue import LakeTable
+from stedi_assets.tables.catalogue import LakeTable, written_before
 from stedi_assets.tables.zone_table import ZoneTable
 
 FULL_REFRESH_TAG = "stedi/full_refresh"
@@ -120,7 +120,7 @@ def _publish(
                 spark,
                 lake_resource.layout,
                 table.landing_source,
-                _companions(lake_resource.layout, table),
+                [companion.uri(lake_resource.layout) for companion in written_before(table.table)],
                 record,
                 version,
                 inputs,
@@ -142,17 +142,6 @@ def _publish(
             return
     files = inputs.landing.get(table.landing_source or "", [])
     yield from _check_and_write(context, lake_resource, table, builder.build(files), inputs)
-
-
-def _companions(layout: LakeLayout, table: ZoneTable) -> list[str]:
-    """The tables a trusted table writes before itself (its quarantine, its parsed records and
-    any other companion): an increment builds on them only when they carry the table's
-    record."""
-    source = table.landing_source
-    if source is None:
-        return []
-    others = [companion.uri(layout) for companion in table.table.companions]
-    return [layout.quarantine(source), layout.parsed(source), *others]
 
 
 def _declared_companions(

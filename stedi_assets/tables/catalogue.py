@@ -94,6 +94,19 @@ PARSED_TABLES = tuple(
 every customer, as read from the landing files still there (personal data, like landing): an
 increment compares new lines with them."""
 
+
+def written_before(table: LakeTable) -> tuple[LakeTable, ...]:
+    """The tables a build of `table` writes before it, each marked with the build: its landing
+    source's quarantine and parsed records, and its declared companions. A run stopped between
+    them and the table leaves them unmarked by the table's record, which the next run sees."""
+    source = table.landing_source
+    if source is None:
+        return ()
+    quarantine = next(t for t in QUARANTINE_TABLES if t.path == f"{source}/quarantine")
+    parsed = next(t for t in PARSED_TABLES if t.path == f"{source}/parsed")
+    return (quarantine, parsed, *table.companions)
+
+
 ERASURE_LOG = LakeTable("erasure_log", "erasure/log")
 """One row per erasure request: hashes and counts, no personal data."""
 

@@ -24,6 +24,7 @@ from stedi_assets.publishing.build_inputs import (
     BuildInputs,
     BuildRecord,
     added_files,
+    companion_marker,
     inputs_of,
     reusable,
 )
@@ -32,6 +33,7 @@ from stedi_assets.publishing.increment_plan import change_from_commits
 from stedi_assets.publishing.published_records import LogCommit, commits_between, latest_commit
 from stedi_assets.storage.delta_tables import Commit
 from stedi_assets.storage.landing_store import LandingStore
+from stedi_assets.tables.catalogue import written_before
 
 BUILDERS: tuple[type[Builder], ...] = (
     CustomerTrustedBuilder,
@@ -136,6 +138,9 @@ def _next_run(
     files = added_files(record, inputs, source, latest_time_ms)
     if files is None:
         return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
+    unmarked = _unmarked_companion(store, builder, record)
+    if unmarked:
+        return FULL_BUILD, f"a run stopped after writing {unmarked} but before the table"
     rewritten = _rewritten_upstream(store, record, inputs)
     if rewritten:
         return FULL_BUILD, f"{rewritten} was changed by other than this project's increments"
@@ -160,6 +165,18 @@ def _why_not_an_increment(
     if gone:
         return f"a landing file it was built from changed or is gone: {gone[0]}"
     return "its published build cannot grow by an increment"
+
+
+def _unmarked_companion(store: LandingStore, builder: type[Builder], record: BuildRecord) -> str:
+    """The first table written before the builder's table whose latest commit does not carry
+    the published record's marker (`increment_plan.plan_increment` then builds in full); ""
+    when there is none."""
+    marker = companion_marker(record.inputs)
+    for companion in written_before(builder.table.table):
+        commit = latest_commit(store, companion)
+        if commit is None or commit.user_metadata != marker:
+            return companion.path
+    return ""
 
 
 def _rewritten_upstream(store: LandingStore, record: BuildRecord, inputs: BuildInputs) -> str:
