@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import reduce
 
 from pyspark.sql import DataFrame
@@ -29,9 +29,6 @@ CUSTOMERS = CUSTOMER_TRUSTED.table
 PHONE_READINGS = ACCELEROMETER_TRUSTED.table
 DEVICE_READINGS = STEP_TRAINER_TRUSTED.table
 CURATED_CUSTOMERS = CUSTOMERS_CURATED.table
-
-DEVICE_KEY = ["serialNumber", "sensorReadingTime"]
-"""What identifies a device reading in a training pair."""
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -70,24 +67,6 @@ class CustomersCuratedBuilder(Builder):
         return Publication(added, lambda rows: privacy.customers_not_in(rows, customers))
 
 
-def _pairs_outside(
-    device_readings: DataFrame, few: bool = False
-) -> Callable[[DataFrame], DataFrame]:
-    """The pairs whose device reading is not in `device_readings`; when the pairs checked are
-    `few` (an increment's), the device readings are scanned once for their keys rather than
-    shuffled."""
-
-    def outside(rows: DataFrame) -> DataFrame:
-        trusted = device_readings.select(*DEVICE_KEY)
-        if few:
-            trusted = trusted.join(
-                F.broadcast(rows.select(*DEVICE_KEY).distinct()), DEVICE_KEY, "left_semi"
-            )
-        return rows.join(trusted.distinct(), DEVICE_KEY, "left_anti")
-
-    return outside
-
-
 class MachineLearningCuratedBuilder(Builder):
     table = MACHINE_LEARNING_CURATED
     sources = Sources(tables=[DEVICE_READINGS, PHONE_READINGS, CURATED_CUSTOMERS])
@@ -98,7 +77,7 @@ class MachineLearningCuratedBuilder(Builder):
             for table in (STEP_TRAINER_TRUSTED, ACCELEROMETER_TRUSTED, CUSTOMERS_CURATED)
         )
         pairs = build_machine_learning_curated(device_readings, phone_readings, customers)
-        return Publication(pairs, _pairs_outside(device_readings))
+        return Publication(pairs, lambda rows: privacy.pairs_outside(rows, device_readings))
 
     def increment(self, increment: Increment) -> Publication | None:
         """The pairs added readings make; and for every serial number whose device readings
@@ -131,7 +110,7 @@ class MachineLearningCuratedBuilder(Builder):
         judged_again = devices is not None and not devices.additions_only
         return Publication(
             pairs,
-            _pairs_outside(device_readings, few=few and not judged_again),
+            lambda rows: privacy.pairs_outside(rows, device_readings, few=few and not judged_again),
             key=["serialNumber"],
             removed_keys=serials.join(
                 self._carried_before(increment, customers), "serialNumber", "left_semi"

@@ -122,7 +122,7 @@ class CustomerTrustedBuilder(TrustedBuilder):
         )
 
 
-def _judged_again(
+def _with_reattributed_records(
     build: TrustedBuild,
     read_before: DataFrame,
     key: str,
@@ -156,7 +156,9 @@ def _reading_increment(
     before, now = attribution
     if read_before is None or before is None:
         return build, None
-    return _judged_again(build, read_before, key, (before, now), disposition, source.columns)
+    return _with_reattributed_records(
+        build, read_before, key, (before, now), disposition, source.columns
+    )
 
 
 class AccelerometerTrustedBuilder(TrustedBuilder):
@@ -201,14 +203,14 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
         )
 
 
-OWNERS: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.table)
+DEVICE_OWNER_TABLES: tuple[LakeTable, LakeTable] = (CURRENT_CUSTOMERS, CUSTOMERS_CURATED.table)
 """What a device reading is attributed by: every customer's current record, and the curated
 customers."""
 
 
 class StepTrainerTrustedBuilder(TrustedBuilder):
     table = STEP_TRAINER_TRUSTED
-    sources = Sources(landing=["step_trainer"], tables=[*OWNERS, ERASURE_LOG])
+    sources = Sources(landing=["step_trainer"], tables=[*DEVICE_OWNER_TABLES, ERASURE_LOG])
 
     def build_on(self, files: Sequence[LandingFile], increment: Increment | None) -> Publication:
         spark, layout, since_consent = self.spark, self.layout, self.since_consent
@@ -216,7 +218,7 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
             increment.now(spark, layout, table)
             if increment
             else delta_tables.read_table(spark, table.uri(layout))
-            for table in OWNERS
+            for table in DEVICE_OWNER_TABLES
         )
         attribution = device_attribution(current, curated)
         parsed, read_before, few = self.new_lines(STEP_TRAINER, files, increment)
@@ -224,10 +226,12 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
             parsed, attribution, since_consent, read_before, few
         )
         owners_changed = increment is not None and any(
-            increment.changed(table) is not None for table in OWNERS
+            increment.changed(table) is not None for table in DEVICE_OWNER_TABLES
         )
         attribution_before = (
-            device_attribution(*(increment.before(spark, layout, table) for table in OWNERS))
+            device_attribution(
+                *(increment.before(spark, layout, table) for table in DEVICE_OWNER_TABLES)
+            )
             if increment is not None and owners_changed
             else None
         )

@@ -27,14 +27,15 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.contract.identity import normalized_email
+from stedi_assets.contract.identity import (
+    IDENTITY_NAMES,
+    JSON_STRING,
+    WORD,
+    identity_member,
+    normalized_email,
+)
 
-WORD = r"[^\s\"'<>(),;:\[\]{}\\]+"
-"""A piece of a line between white space, quotes and JSON punctuation: emails and serial
-numbers are words."""
-STRING_LITERAL = r'"(?:[^"\\]++|\\.)*+"'
-"""A JSON string literal, quotes included."""
-IDENTITY_MEMBER = r'"(?:email|user|serialNumber)"[ \t\r\n]*+:[ \t\r\n]*+("(?:[^"\\]++|\\.)*+")'
+IDENTITY_MEMBER = identity_member(*IDENTITY_NAMES)
 """A member naming a person or a device; group 1 is its value's literal."""
 
 _SALT, _EMAILS, _SERIALS = "_erasure_salt", "_erased_email_hashes", "_erased_serial_hashes"
@@ -85,7 +86,7 @@ def _decoded(literal: Column) -> Column:
 def _pieces(line: Column) -> Column:
     """The pieces of a line that may name a person or a device (see the module's docstring)."""
     escaped = F.filter(
-        F.regexp_extract_all(line, F.lit(STRING_LITERAL), 0), lambda text: text.contains("\\")
+        F.regexp_extract_all(line, F.lit(JSON_STRING), 0), lambda text: text.contains("\\")
     )
     words_of_escaped = F.flatten(
         F.transform(escaped, lambda text: F.regexp_extract_all(_decoded(text), F.lit(WORD), 0))

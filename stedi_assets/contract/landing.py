@@ -19,14 +19,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from stedi_assets.contract.erasure import IDENTITY, ErasedHashes, line_is_erased, record_is_erased
-from stedi_assets.contract.identity import ASCII_WHITESPACE
+from stedi_assets.contract.identity import ASCII_WHITESPACE, JSON_STRING
 from stedi_assets.contract.plausibility import ACCELERATION, DISTANCE, TIME, PlausibleRanges
 
 # JSON types that `schema_of_variant` reports for numbers without fraction or exponent.
 _INTEGER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT)$"
 _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
 _ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
-_JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
 _JSON_WHITESPACE_TO_END = r"\}[ \t\r\n]*\z"
 # Plain records (`plain_record_pattern`): literals whose text is exactly their value.
 _PLAIN_SPACE = "[ \t]*+"
@@ -346,7 +345,7 @@ def _ends_with_its_object(line: Column) -> Column:
     parses), so the contract checks it: with string literals removed, the line's brackets and
     braces must balance for the first time at its last one, and only white space may follow.
     """
-    unquoted = F.regexp_replace(line, _JSON_STRING, '""')
+    unquoted = F.regexp_replace(line, JSON_STRING, '""')
     brackets = F.regexp_replace(unquoted, r"[^\[\]{}]", "")
 
     def step(state: Column, bracket: Column) -> Column:

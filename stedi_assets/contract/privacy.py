@@ -57,3 +57,19 @@ def not_current_or_not_consenting(customers: DataFrame, newest_update: DataFrame
 
 def customers_not_in(customers: DataFrame, consenting_customers: DataFrame) -> DataFrame:
     return customers.join(consenting_customers.select("email"), "email", "left_anti")
+
+
+DEVICE_KEY = ["serialNumber", "sensorReadingTime"]
+"""What identifies a device reading in a training pair."""
+
+
+def pairs_outside(pairs: DataFrame, device_readings: DataFrame, few: bool = False) -> DataFrame:
+    """Training pairs whose device reading is not in `device_readings` (the trusted ones); when
+    the `pairs` are few (an increment's), the device readings are scanned once for their keys
+    rather than shuffled."""
+    trusted = device_readings.select(*DEVICE_KEY)
+    if few:
+        trusted = trusted.join(
+            F.broadcast(pairs.select(*DEVICE_KEY).distinct()), DEVICE_KEY, "left_semi"
+        )
+    return pairs.join(trusted.distinct(), DEVICE_KEY, "left_anti")

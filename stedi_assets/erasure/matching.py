@@ -22,14 +22,19 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from stedi_assets.contract.identity import ASCII_WHITESPACE
+from stedi_assets.contract.identity import (
+    ASCII_WHITESPACE,
+    IDENTITY_NAMES,
+    JSON_STRING,
+    WORD,
+    identity_member,
+)
 
-_WORD = re.compile(r"[^\s\"'<>(),;:\[\]{}\\]+")
-_STRING_LITERAL = re.compile(r'"(?:[^"\\]++|\\.)*+"')
-_MEMBER = r'"{names}"[ \t\r\n]*+:[ \t\r\n]*+("(?:[^"\\]++|\\.)*+")'
-_IDENTITY_MEMBER = re.compile(_MEMBER.format(names="(?:email|user|serialNumber)"))
-_EMAIL_MEMBER = re.compile(_MEMBER.format(names="email"))
-_SERIAL_NUMBER_MEMBER = re.compile(_MEMBER.format(names="serialNumber"))
+_WORD = re.compile(WORD)
+_STRING_LITERAL = re.compile(JSON_STRING)
+_IDENTITY_MEMBER = re.compile(identity_member(*IDENTITY_NAMES))
+_EMAIL_MEMBER = re.compile(identity_member("email"))
+_SERIAL_NUMBER_MEMBER = re.compile(identity_member("serialNumber"))
 
 
 def email_key(email: str) -> str:

@@ -31,7 +31,7 @@ from dagster_aws.s3 import S3Resource
 
 from stedi_assets.orchestration.landing import landing_asset_key
 from stedi_assets.orchestration.resources import LakeResource
-from stedi_assets.publishing.published_records import judged_again
+from stedi_assets.publishing.published_records import tables_due_for_dated_ahead_lines
 from stedi_assets.storage.lake import LANDING_SOURCES
 from stedi_assets.storage.landing_store import LandingFile, landing_store
 
@@ -45,7 +45,7 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 KEYS_IN_METADATA = 50
-RETRIES = {
+RUN_RETRY_TAGS = {
     "dagster/max_retries": "2",
     "dagster/retry_strategy": "ALL_STEPS",
     "dagster/retry_on_asset_or_op_failure": "false",
@@ -183,13 +183,13 @@ def rebuild_what_changed_files_feed(
         for source in LANDING_SOURCES
     }
     changed = [source for source in LANDING_SOURCES if changes[source]]
-    due = judged_again(store, lake.plausible_ranges().latest_time_ms)
+    due = tables_due_for_dated_ahead_lines(store, lake.plausible_ranges().latest_time_ms)
     if not changed and not due:
         return dg.SkipReason("No new, rewritten or deleted landing files.")
     affected = _downstream(
         context, [landing_asset_key(source) for source in changed], include_self=False
     ) | _downstream(context, [dg.AssetKey(name) for name in due], include_self=True)
-    tags = {**RETRIES}
+    tags = {**RUN_RETRY_TAGS}
     if changed:
         tags["stedi/changed_sources"] = ",".join(changed)
     if due:

@@ -74,7 +74,7 @@ def commits_between(
     return found
 
 
-def judged_again(store: LandingStore, latest_time_ms: int) -> dict[str, int]:
+def tables_due_for_dated_ahead_lines(store: LandingStore, latest_time_ms: int) -> dict[str, int]:
     """The zone tables (by name, with their version) whose published build met a line dated
     after its latest plausible time that a run at `latest_time_ms` would find plausible: until
     a run rebuilds them, they hold what that line would change (a withdrawal dated ahead)."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-RETRIES = 2
+STEP_RETRIES = 2
 SECONDS_BETWEEN_RETRIES = 10
 TRANSIENT_SIGNS = (
     "java.net.ConnectException",
@@ -57,12 +57,12 @@ def is_transient(error: BaseException) -> bool:
 @contextlib.contextmanager
 def retried_when_transient() -> Iterator[None]:
     """Turn a transient failure (`is_transient`) of the code inside into a request to run the
-    step again, `RETRIES` times at most, `SECONDS_BETWEEN_RETRIES` apart."""
+    step again, `STEP_RETRIES` times at most, `SECONDS_BETWEEN_RETRIES` apart."""
     try:
         yield
     except (dg.Failure, dg.RetryRequested):
         raise
     except Exception as error:
         if is_transient(error):
-            raise dg.RetryRequested(RETRIES, SECONDS_BETWEEN_RETRIES) from error
+            raise dg.RetryRequested(STEP_RETRIES, SECONDS_BETWEEN_RETRIES) from error
         raise

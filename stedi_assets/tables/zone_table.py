@@ -19,7 +19,7 @@ from stedi_assets.tables import checks
 from stedi_assets.tables.catalogue import LakeTable
 from stedi_assets.tables.personal_data import personal_data
 
-OWNERS = ["team:stedi-data-engineering"]
+ASSET_OWNERS = ["team:stedi-data-engineering"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class ZoneTable:
             "group_name": self.zone,
             "check_specs": checks.check_specs(self),
             "kinds": {"spark", "delta"},
-            "owners": OWNERS,
+            "owners": ASSET_OWNERS,
             "tags": {"zone": self.zone, "pii": self.personal_data},
             "metadata": {"dagster/column_schema": self.declared_schema()},
         }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from stedi_assets.orchestration.sensors import IN_PROGRESS
 from stedi_assets.settings import PROJECT_ROOT
 
 ERASE_JOB = "erase_customer_job"
@@ -25,13 +26,6 @@ QUEUE_DAEMON = "QUEUED_RUN_COORDINATOR"
 HEARTBEAT_TOLERANCE_SECONDS = 90
 """How old the queue daemon's last heartbeat may be for it to count as serving the queue
 (it beats every 30 s)."""
-UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 class ErasureRefused(Exception):
@@ -79,7 +73,7 @@ def erase_in_process(
     from stedi_assets.definitions import defs
 
     if instance is not None:
-        unfinished = instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED), limit=1)
+        unfinished = instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS), limit=1)
         if unfinished:
             raise ErasureRefused(
                 f"run {unfinished[0].dagster_run.run_id} is not finished, and no daemon serves "
