@@ -12,7 +12,18 @@ from stedi_assets_tests.lakes import TABLE_PATHS, assert_lake_matches, dagster_h
 from stedi_assets_tests.lakes import stedi_command as stedi
 from stedi_assets_tests.reference_contract import compute_expected
 
-SUBCOMMANDS = ["sample-data", "materialize", "summary", "sql", "erase", "demo-s3"]
+SUBCOMMANDS = [
+    "sample-data",
+    "materialize",
+    "status",
+    "quarantine",
+    "summary",
+    "sql",
+    "erase",
+    "connect-server",
+    "ui",
+    "demo-s3",
+]
 
 
 def test_every_subcommand_has_help() -> None:
