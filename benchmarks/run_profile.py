@@ -1,4 +1,4 @@
-"""`make profile`: where one full materialization's time goes, per asset and in total.
+"""`make profile`: where one materialization's time goes, per asset and in total.
 
 Runs the documented command (`dg launch -m stedi_assets --assets '*'`, a new
 process and JVM) on the 1x sample lake with Spark's event log switched on, then joins the event
@@ -7,7 +7,12 @@ and prints, per asset: wall seconds, Spark jobs, seconds inside Spark jobs, seco
 seconds writing Delta (the last two from the materialization's metadata). Time outside every
 step is the run's fixed cost: process and JVM start, definitions, resources.
 
-    python benchmarks/run_profile.py [--customers 1000] [--keep DIR]
+`--after` profiles the run after a change instead of the first build: the lake is built first
+(not profiled), then changed as `benchmarks/run.py --increment` changes it (`nothing`: no
+change; `new-file`: a new accelerometer file of 1 % of the readings; `consents`: a customer file
+changing the consent of 1 % of customers).
+
+    python benchmarks/run_profile.py [--customers 1000] [--after new-file] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -25,8 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from run import consent_change_file, new_readings_file  # benchmarks/run.py, beside this script
 
 from stedi_assets.tools.cli import materialize_command
+
+CHANGES = {
+    "nothing": None,
+    "new-file": (new_readings_file, "accelerometer/landing/new-readings.json"),
+    "consents": (consent_change_file, "customer/landing/consent-changes.json"),
+}
+"""The changes `--after` profiles the run after: how to write the new landing file, and where."""
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,9 +122,12 @@ def step_phases(home: Path) -> list[Phase]:
         return sorted(phases.values(), key=lambda phase: phase.start)
 
 
-def profile(customers: int, work: Path) -> tuple[list[Phase], float, float]:
-    """Materialize a fresh sample lake; the phases, the process's wall seconds and the seconds
-    from process start to the Spark application's start."""
+def profile(
+    customers: int, work: Path, after: str | None = None
+) -> tuple[list[Phase], float, float]:
+    """Materialize a fresh sample lake (or, `after` a change, the run after it); the phases,
+    the process's wall seconds and the seconds from process start to the Spark application's
+    start."""
     lake, home, events = work / "lake", work / "dagster_home", work / "spark-events"
     for folder in (home, events):
         folder.mkdir(parents=True)
@@ -121,10 +137,16 @@ def profile(customers: int, work: Path) -> tuple[list[Phase], float, float]:
          "--seed", "42", "--out", str(lake)],
         check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    building = {**os.environ, "STEDI_LAKE": str(lake), "DAGSTER_HOME": str(home)}
+    if after is not None:
+        subprocess.run(materialize_command(), env=building, check=True, capture_output=True)
+        change = CHANGES[after]
+        if change is not None:
+            write, path = change
+            write(lake, lake / path)
     environment = {
-        **os.environ,
-        "STEDI_LAKE": str(lake),
-        "DAGSTER_HOME": str(home),
+        **building,
+        "STEDI_FULL_REFRESH": "0",
         "STEDI_SPARK_CONF": " ".join(
             [
                 os.environ.get("STEDI_SPARK_CONF", ""),
@@ -188,6 +210,7 @@ def report(phases: list[Phase], wall: float, jvm_ready: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--after", choices=CHANGES, help="profile the run after this change")
     parser.add_argument("--keep", type=Path, help="a folder for the lake and logs (kept)")
     args = parser.parse_args()
     if args.keep:
@@ -197,7 +220,7 @@ def main() -> None:
     else:
         work = Path(tempfile.mkdtemp(prefix="stedi-profile-"))
     try:
-        print(report(*profile(args.customers, work)))
+        print(report(*profile(args.customers, work, args.after)))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
