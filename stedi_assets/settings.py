@@ -16,6 +16,11 @@ DEFAULT_LAKE = "lake"
 DEFAULT_AWS_REGION = "us-east-1"
 DEFAULT_HISTORY_RETENTION_HOURS = 168.0
 """Delta's own default: a week."""
+DEFAULT_INCREMENT_MIN_ROWS = 100_000
+"""Below this many rows a changed table is rebuilt: on the 1x lake (64,600 phone readings, the
+largest table) each changed table's full build took less time than its increment
+(`python benchmarks/run_profile.py --after consents`), whose Delta merges and second reads cost
+more than the rows they spare; at 10x and above the reading tables grow by increments."""
 
 
 def is_set(variable: str) -> bool:
@@ -87,6 +92,16 @@ def erasure_salt() -> str | None:
 def history_retention_hours() -> float:
     """`STEDI_HISTORY_RETENTION_HOURS`: how long old table versions stay (Delta's 7 days)."""
     return _number("STEDI_HISTORY_RETENTION_HOURS", DEFAULT_HISTORY_RETENTION_HOURS, float)
+
+
+def increment_min_rows() -> int:
+    """`STEDI_INCREMENT_MIN_ROWS`: a published table with fewer rows is rebuilt when what it is
+    built from changes, instead of changed by an increment; `0` lets every table grow by
+    increments."""
+    value = _number("STEDI_INCREMENT_MIN_ROWS", DEFAULT_INCREMENT_MIN_ROWS, int)
+    if value < 0:
+        raise ValueError(f"STEDI_INCREMENT_MIN_ROWS={value} is negative")
+    return value
 
 
 def full_refresh() -> bool:

@@ -17,7 +17,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets import defs
+from stedi_assets import defs, settings
 from stedi_assets.orchestration.resources import LakeResource, s3_resource
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
 from stedi_assets.storage.landing_store import is_hidden
@@ -166,6 +166,14 @@ def spark_config_for_tests() -> dict[str, str]:
     }
 
 
+def lake_for_tests(root: Path | str, **options: Any) -> LakeResource:
+    """The lake resource of a test lake: the environment's choice between increments and
+    rebuilds (every table grows by increments in tests: `conftest.pytest_configure`)."""
+    return LakeResource(
+        root=str(root), **{"increment_min_rows": settings.increment_min_rows(), **options}
+    )
+
+
 def materialize_lake(
     root: Path | str,
     spark: SparkSession,
@@ -181,7 +189,7 @@ def materialize_lake(
     or through `pyspark`)."""
     resources = {
         "pyspark": pyspark or PySparkResource(spark_config=spark_config_for_tests()),
-        "lake": LakeResource(root=str(root), consent_policy=policy, **lake_options),
+        "lake": lake_for_tests(root, consent_policy=policy, **lake_options),
     }
     instance = instance or dg.DagsterInstance.ephemeral()
     if selection is not None:  # a job of some assets: their resources given whole

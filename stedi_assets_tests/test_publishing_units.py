@@ -15,7 +15,12 @@ from stedi_assets.contract.changes import changed_keys, new_training_pairs
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord, companion_marker
-from stedi_assets.publishing.increment_plan import Increment, change_from_commits
+from stedi_assets.publishing.increment_plan import (
+    Increment,
+    change_from_commits,
+    rebuild_costs_less,
+)
+from stedi_assets.settings import increment_min_rows
 from stedi_assets.storage.delta_tables import Commit
 
 
@@ -84,6 +89,22 @@ def test_a_vacuum_before_any_commit_and_data_neutral_commits_change_nothing() ->
 
 
 # The verdicts and what an increment carries forward
+
+
+def test_a_table_below_the_threshold_is_rebuilt_and_zero_increments_every_table() -> None:
+    ten_rows = record()
+    assert rebuild_costs_less(ten_rows, 11)
+    assert not rebuild_costs_less(ten_rows, 10)
+    assert not rebuild_costs_less(ten_rows, 0)
+
+
+@pytest.mark.parametrize(("value", "error"), [("-1", "is negative"), ("many", "whole number")])
+def test_a_wrong_threshold_is_named(
+    monkeypatch: pytest.MonkeyPatch, value: str, error: str
+) -> None:
+    monkeypatch.setenv("STEDI_INCREMENT_MIN_ROWS", value)
+    with pytest.raises(ValueError, match=f"STEDI_INCREMENT_MIN_ROWS.*{error}"):
+        increment_min_rows()
 
 
 def check(name: str, passed: bool, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:

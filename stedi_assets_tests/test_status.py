@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.orchestration.resources import LakeResource
+from stedi_assets.settings import DEFAULT_INCREMENT_MIN_ROWS
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import FolderLandingStore
 from stedi_assets.tables.personal_data import MASK, masked_line
 from stedi_assets.tools.quarantine import quarantine_report
 from stedi_assets.tools.status import FULL_BUILD, INCREMENT, REUSE, lake_status
-from stedi_assets_tests.lakes import HAND_MADE_TIMES, materialize_lake, stedi_command
+from stedi_assets_tests.lakes import (
+    HAND_MADE_TIMES,
+    lake_for_tests,
+    materialize_lake,
+    stedi_command,
+)
 
 CUSTOMERS = [
     {"customerName": "Ann Lee", "email": "ann@x.com", "phone": "8015550101",
@@ -33,7 +38,7 @@ def reading(user: str, timestamp: int) -> dict:
 
 
 def status_of(lake_root: Path) -> dict[str, tuple[str, str]]:
-    lake = LakeResource(root=str(lake_root), **HAND_MADE_TIMES)
+    lake = lake_for_tests(lake_root, **HAND_MADE_TIMES)
     now_ms = int(time.time() * 1000)
     statuses = lake_status(lake, FolderLandingStore(lake_root), now_ms)
     return {status.name: (status.next_run, status.reason) for status in statuses}
@@ -70,7 +75,7 @@ def built_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_status_sees_changed_settings(built_lake: Path) -> None:
-    lake = LakeResource(root=str(built_lake), earliest_time="1970-01-02")
+    lake = lake_for_tests(built_lake, earliest_time="1970-01-02")
     statuses = lake_status(lake, FolderLandingStore(built_lake), int(time.time() * 1000))
     assert statuses[0].next_run == FULL_BUILD and "setting changed" in statuses[0].reason
 
@@ -118,6 +123,39 @@ def test_status_says_what_the_next_run_does_and_the_run_does_it(
     assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
 
 
+def test_a_small_table_is_rebuilt_rather_than_incremented_and_status_says_so(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    """Below `STEDI_INCREMENT_MIN_ROWS` (its default here; the suite's other runs set 0), a new
+    file rebuilds the table it lands in and the tables downstream, as the status said."""
+    small = {**HAND_MADE_TIMES, "increment_min_rows": DEFAULT_INCREMENT_MIN_ROWS}
+    write(built_lake, "accelerometer", "a-small.json", [reading("ann@x.com", 25)])
+    lake = lake_for_tests(built_lake, **small)
+    status = {
+        found.name: (found.next_run, found.reason)
+        for found in lake_status(lake, FolderLandingStore(built_lake), int(time.time() * 1000))
+    }
+    rows = "rows, fewer than STEDI_INCREMENT_MIN_ROWS (100,000): a rebuild costs less"
+    what, why = status["accelerometer_trusted"]
+    assert what == FULL_BUILD and re.fullmatch(
+        r"\d+ " + re.escape(rows + " than an increment"), why
+    ), why
+    what, why = status["machine_learning_curated"]
+    assert what == FULL_BUILD and why.startswith(
+        "what accelerometer_trusted, customers_curated change; "
+    ), why
+    assert status["customer_trusted"][0] == REUSE
+
+    result = materialize_lake(built_lake, spark, **small)
+    rebuilt = {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+    }
+    assert rebuilt["accelerometer_trusted"].metadata["rebuilt"].value is True
+    assert rebuilt["machine_learning_curated"].metadata["rebuilt"].value is True
+    assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
+
+
 def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
     write(built_lake, "customer", "c.json", [*CUSTOMERS[:1]])  # bob's record is gone
     what, why = status_of(built_lake)["customer_trusted"]
@@ -145,7 +183,7 @@ def test_version_and_the_materialize_options_are_documented() -> None:
 
 def versions(lake_root: Path) -> dict[str, int | None]:
     statuses = lake_status(
-        LakeResource(root=str(lake_root), **HAND_MADE_TIMES),
+        lake_for_tests(lake_root, **HAND_MADE_TIMES),
         FolderLandingStore(lake_root),
         int(time.time() * 1000),
     )

@@ -88,6 +88,9 @@ class LakeResource(dg.ConfigurableResource):
     """How long replaced table versions stay readable before the vacuum deletes them."""
     full_refresh: bool = False
     """Rebuild every table even when nothing it is built from changed (`STEDI_FULL_REFRESH`)."""
+    increment_min_rows: int = settings.DEFAULT_INCREMENT_MIN_ROWS
+    """A changed table with fewer rows is rebuilt rather than incremented
+    (`STEDI_INCREMENT_MIN_ROWS`)."""
 
     @property
     def layout(self) -> LakeLayout:
@@ -147,6 +150,7 @@ def lake_resource() -> LakeResource:
         aws_region=from_environment(settings.aws_region_variable(), settings.DEFAULT_AWS_REGION),
         history_retention_hours=settings.history_retention_hours(),
         full_refresh=settings.full_refresh(),
+        increment_min_rows=settings.increment_min_rows(),
         erasure_salt=from_environment("STEDI_ERASURE_SALT"),
         **plausible,
     )

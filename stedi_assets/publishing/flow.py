@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.publishing.build_inputs import BuildInputs, BuildRecord, inputs_of, reusable
 from stedi_assets.publishing.change import change_of
-from stedi_assets.publishing.increment_plan import Increment, plan_increment
+from stedi_assets.publishing.increment_plan import Increment, plan_increment, rebuild_costs_less
 from stedi_assets.publishing.materialization import kept_preview, materialized, unchanged
 from stedi_assets.publishing.publication import (
     LakeSettings,
@@ -115,19 +115,8 @@ def _publish(
         if record is not None and reusable(record, inputs, latest_time_ms):
             yield from unchanged(context, spark, lake_resource, table, version, record)
             return
-        increment = (
-            plan_increment(
-                spark,
-                lake_resource.layout,
-                table.landing_source,
-                [companion.uri(lake_resource.layout) for companion in written_before(table.table)],
-                record,
-                version,
-                inputs,
-                latest_time_ms,
-            )
-            if record is not None
-            else None
+        increment = _planned_increment(
+            context, lake_resource, builder, record, (version, latest_time_ms), inputs
         )
         publication = builder.increment(increment) if increment is not None else None
         if increment is not None and publication is not None:
@@ -142,6 +131,38 @@ def _publish(
             return
     files = inputs.landing.get(table.landing_source or "", [])
     yield from _check_and_write(context, lake_resource, table, builder.build(files), inputs)
+
+
+def _planned_increment(
+    context: dg.AssetExecutionContext,
+    lake_resource: LakeSettings,
+    builder: TableBuilder,
+    record: BuildRecord | None,
+    published: tuple[int, int],
+    inputs: BuildInputs,
+) -> Increment | None:
+    """The increment the published version can grow by, or None for a full build: it has no
+    build record, it is small enough that a rebuild costs less, or `plan_increment` finds none.
+    `published`: the published version, and the latest plausible time of this run."""
+    if record is None:
+        return None
+    (version, latest_time_ms), table, layout = published, builder.table, lake_resource.layout
+    if rebuild_costs_less(record, lake_resource.increment_min_rows):
+        context.log.info(
+            f"{table.name}: a full build rather than an increment: {record.row_count:,} rows, "
+            f"fewer than STEDI_INCREMENT_MIN_ROWS ({lake_resource.increment_min_rows:,})"
+        )
+        return None
+    return plan_increment(
+        builder.spark,
+        layout,
+        table.landing_source,
+        [companion.uri(layout) for companion in written_before(table.table)],
+        record,
+        version,
+        inputs,
+        latest_time_ms,
+    )
 
 
 def _declared_companions(

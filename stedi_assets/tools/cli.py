@@ -93,6 +93,7 @@ def _resolved_lake():
         consent_policy=settings.consent_policy(),
         erasure_salt=settings.erasure_salt(),
         full_refresh=settings.full_refresh(),
+        increment_min_rows=settings.increment_min_rows(),
         **settings.plausibility_overrides(),
     )
 

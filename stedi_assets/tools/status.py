@@ -29,7 +29,7 @@ from stedi_assets.publishing.build_inputs import (
     reusable,
 )
 from stedi_assets.publishing.flow import listed_landing
-from stedi_assets.publishing.increment_plan import change_from_commits
+from stedi_assets.publishing.increment_plan import change_from_commits, rebuild_costs_less
 from stedi_assets.publishing.published_records import LogCommit, commits_between, latest_commit
 from stedi_assets.storage.delta_tables import Commit
 from stedi_assets.storage.landing_store import LandingStore
@@ -67,7 +67,7 @@ def lake_status(lake: LakeResource, store: LandingStore, now_ms: int) -> list[Ta
         status = _table_status(lake, store, builder, latest_time_ms)
         upstream = [name for name in _upstream_zone_tables(builder) if name in changing]
         if upstream and status.next_run == REUSE:
-            status = _follows(status, upstream)
+            status = _follows(status, upstream, lake)
         if status.next_run != REUSE:
             changing.append(builder.table.name)
         found.append(status)
@@ -83,15 +83,27 @@ def _upstream_zone_tables(builder: type[Builder]) -> list[str]:
     ]
 
 
-def _follows(status: TableStatus, upstream: Sequence[str]) -> TableStatus:
+def _follows(status: TableStatus, upstream: Sequence[str], lake: LakeResource) -> TableStatus:
+    """A reused table downstream of tables a run changes: it changes after them, by a rebuild
+    when it is small, else by an increment if what they publish allows one."""
     tables = ", ".join(upstream)
+    reason = f"what {tables} change{'s' if len(upstream) == 1 else ''}"
+    if status.rows is not None and status.rows < lake.increment_min_rows:
+        next_run, reason = (
+            FULL_BUILD,
+            f"{reason}; {_smaller_than_an_increment_pays(status.rows, lake)}",
+        )
+    else:
+        next_run, reason = INCREMENT, f"{reason} (decided once published)"
     return TableStatus(
-        status.name,
-        status.version,
-        status.rows,
-        status.published_ms,
-        INCREMENT,
-        f"what {tables} change{'s' if len(upstream) == 1 else ''} (decided once published)",
+        status.name, status.version, status.rows, status.published_ms, next_run, reason
+    )
+
+
+def _smaller_than_an_increment_pays(rows: int, lake: LakeResource) -> str:
+    return (
+        f"{rows:,} rows, fewer than STEDI_INCREMENT_MIN_ROWS ({lake.increment_min_rows:,}): "
+        "a rebuild costs less than an increment"
     )
 
 
@@ -138,6 +150,8 @@ def _next_run(
     files = added_files(record, inputs, source, latest_time_ms)
     if files is None:
         return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
+    if rebuild_costs_less(record, lake.increment_min_rows):
+        return FULL_BUILD, _smaller_than_an_increment_pays(record.row_count, lake)
     unmarked = _unmarked_companion(store, builder, record)
     if unmarked:
         return FULL_BUILD, f"a run stopped after writing {unmarked} but before the table"
