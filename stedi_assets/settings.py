@@ -18,9 +18,9 @@ DEFAULT_HISTORY_RETENTION_HOURS = 168.0
 """Delta's own default: a week."""
 DEFAULT_INCREMENT_MIN_ROWS = 100_000
 """Below this many rows a changed table is rebuilt: on the 1x lake (64,600 phone readings, the
-largest table) each changed table's full build took less time than its increment
-(`python benchmarks/run_profile.py --after consents`), whose Delta merges and second reads cost
-more than the rows they spare; at 10x and above the reading tables grow by increments."""
+largest table) four of the five tables took longer to change by an increment than to rebuild
+(`python benchmarks/run_profile.py --after consents`): its Delta merges and second reads cost
+more than the rows they spare. From 10x the reading tables are larger, and grow by increments."""
 
 
 def is_set(variable: str) -> bool:
