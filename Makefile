@@ -53,7 +53,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p -m 700 $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-demo: setup ## Deletes and rebuilds ./lake: 1,000 sample customers, every asset, a summary (about 3 min)
+demo: setup ## Deletes and rebuilds ./lake: 1,000 sample customers, every asset, a summary (about 1 min)
 	rm -rf $(DEMO_LAKE)
 	$(BIN)/stedi sample-data --customers $(DEMO_CUSTOMERS) --seed 42 --out $(DEMO_LAKE)
 	STEDI_LAKE=$(DEMO_LAKE) $(BIN)/stedi materialize
