@@ -19,8 +19,9 @@ DEFAULT_HISTORY_RETENTION_HOURS = 168.0
 DEFAULT_INCREMENT_MIN_ROWS = 100_000
 """Below this many rows a changed table is rebuilt: on the 1x lake (64,600 phone readings, the
 largest table) four of the five tables took longer to change by an increment than to rebuild
-(`python benchmarks/run_profile.py --after consents`): its Delta merges and second reads cost
-more than the rows they spare. From 10x the reading tables are larger, and grow by increments."""
+(`STEDI_INCREMENT_MIN_ROWS=0 python benchmarks/run_profile.py --after consents`): its Delta merges
+and second reads cost more than the rows they spare. From 10x the reading tables are larger, and
+grow by increments."""
 
 
 def is_set(variable: str) -> bool:

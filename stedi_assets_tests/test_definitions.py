@@ -116,6 +116,18 @@ def test_a_wrong_consent_policy_is_an_error_naming_the_variable(
         settings.consent_policy()
 
 
+def test_the_increment_threshold_is_read_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STEDI_INCREMENT_MIN_ROWS")
+    assert lake_resource().increment_min_rows == settings.DEFAULT_INCREMENT_MIN_ROWS
+    monkeypatch.setenv("STEDI_INCREMENT_MIN_ROWS", "5")
+    assert lake_resource().increment_min_rows == 5
+    monkeypatch.setenv("STEDI_INCREMENT_MIN_ROWS", "-5")
+    with pytest.raises(ValueError, match="STEDI_INCREMENT_MIN_ROWS=-5 is negative"):
+        lake_resource()
+
+
 def test_a_full_refresh_is_asked_for_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STEDI_FULL_REFRESH", raising=False)
     assert lake_resource().full_refresh is False

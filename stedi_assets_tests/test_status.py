@@ -142,7 +142,7 @@ def test_a_small_table_is_rebuilt_rather_than_incremented_and_status_says_so(
     ), why
     what, why = status["machine_learning_curated"]
     assert what == FULL_BUILD and why.startswith(
-        "what accelerometer_trusted, customers_curated change; "
+        "what accelerometer_trusted, customers_curated change, if rows change; "
     ), why
     assert status["customer_trusted"][0] == REUSE
 

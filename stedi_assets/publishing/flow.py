@@ -147,7 +147,7 @@ def _planned_increment(
     if record is None:
         return None
     (version, latest_time_ms), table, layout = published, builder.table, lake_resource.layout
-    if rebuild_costs_less(record, lake_resource.increment_min_rows):
+    if rebuild_costs_less(record.row_count, lake_resource.increment_min_rows):
         context.log.info(
             f"{table.name}: a full build rather than an increment: {record.row_count:,} rows, "
             f"fewer than STEDI_INCREMENT_MIN_ROWS ({lake_resource.increment_min_rows:,})"

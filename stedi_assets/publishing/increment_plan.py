@@ -120,12 +120,12 @@ class Increment:
         return feed.where(inserted).select(*columns), feed.where(~inserted).select(*columns)
 
 
-def rebuild_costs_less(record: BuildRecord, min_rows: int) -> bool:
-    """Whether the published table (built with `record`) has fewer than `min_rows` rows, so a
-    full build costs less than an increment: an increment pays fixed costs (reading the upstream
+def rebuild_costs_less(rows: int, min_rows: int) -> bool:
+    """Whether a published table of `rows` rows has fewer than `min_rows`, so a full build
+    costs no more than an increment: an increment pays fixed costs (reading the upstream
     changes and the published rows again, a Delta merge, the checks of what it judged again)
     that only a large table repays (`settings.DEFAULT_INCREMENT_MIN_ROWS`)."""
-    return record.row_count < min_rows
+    return rows < min_rows
 
 
 def plan_increment(

@@ -84,15 +84,14 @@ def _upstream_zone_tables(builder: type[Builder]) -> list[str]:
 
 
 def _follows(status: TableStatus, upstream: Sequence[str], lake: LakeResource) -> TableStatus:
-    """A reused table downstream of tables a run changes: it changes after them, by a rebuild
-    when it is small, else by an increment if what they publish allows one."""
+    """A reused table downstream of tables a run changes: it changes after them if their rows
+    change (a rebuild with the same rows leaves it reused), by a rebuild when it is small, else
+    by an increment if what they publish allows one: decided once they are published."""
     tables = ", ".join(upstream)
     reason = f"what {tables} change{'s' if len(upstream) == 1 else ''}"
-    if status.rows is not None and status.rows < lake.increment_min_rows:
-        next_run, reason = (
-            FULL_BUILD,
-            f"{reason}; {_smaller_than_an_increment_pays(status.rows, lake)}",
-        )
+    if status.rows is not None and rebuild_costs_less(status.rows, lake.increment_min_rows):
+        next_run = FULL_BUILD
+        reason = f"{reason}, if rows change; {_smaller_than_an_increment_pays(status.rows, lake)}"
     else:
         next_run, reason = INCREMENT, f"{reason} (decided once published)"
     return TableStatus(
@@ -150,7 +149,7 @@ def _next_run(
     files = added_files(record, inputs, source, latest_time_ms)
     if files is None:
         return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
-    if rebuild_costs_less(record, lake.increment_min_rows):
+    if rebuild_costs_less(record.row_count, lake.increment_min_rows):
         return FULL_BUILD, _smaller_than_an_increment_pays(record.row_count, lake)
     unmarked = _unmarked_companion(store, builder, record)
     if unmarked:
