@@ -156,6 +156,35 @@ def test_a_small_table_is_rebuilt_rather_than_incremented_and_status_says_so(
     assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
 
 
+def test_a_threshold_between_two_tables_increments_the_larger_and_rebuilds_the_smaller(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    """The threshold is each table's own: with it between the phone readings' and the training
+    pairs' row counts, a new phone-reading file grows accelerometer_trusted by an increment
+    and rebuilds machine_learning_curated, as the status says."""
+    now_ms = int(time.time() * 1000)
+    published = lake_status(lake_for_tests(built_lake), FolderLandingStore(built_lake), now_ms)
+    rows = {found.name: found.rows or 0 for found in published}
+    between = {**HAND_MADE_TIMES, "increment_min_rows": rows["machine_learning_curated"] + 1}
+    assert rows["accelerometer_trusted"] >= between["increment_min_rows"]
+    write(built_lake, "accelerometer", "a-between.json", [reading("ann@x.com", 27)])
+    lake = lake_for_tests(built_lake, **between)
+    status = {
+        found.name: found.next_run
+        for found in lake_status(lake, FolderLandingStore(built_lake), now_ms)
+    }
+    assert status["accelerometer_trusted"] == INCREMENT
+    assert status["machine_learning_curated"] == FULL_BUILD
+
+    result = materialize_lake(built_lake, spark, **between)
+    rebuilt = {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+    }
+    assert rebuilt["accelerometer_trusted"].metadata["rebuilt"].value is False
+    assert rebuilt["machine_learning_curated"].metadata["rebuilt"].value is True
+
+
 def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
     write(built_lake, "customer", "c.json", [*CUSTOMERS[:1]])  # bob's record is gone
     what, why = status_of(built_lake)["customer_trusted"]
