@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
@@ -49,6 +50,16 @@ def write(lake_root: Path, source: str, name: str, lines: list[object]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
     (folder / name).write_text(text)
+
+
+def rebuilt_flags(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    """Per asset of a run, whether it rebuilt its table (else it grew it, or reused it)."""
+    return {
+        event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata[
+            "rebuilt"
+        ].value
+        for event in result.get_asset_materialization_events()
+    }
 
 
 def build_lake(spark: SparkSession, lake_root: Path) -> Path:
@@ -114,12 +125,8 @@ def test_status_says_what_the_next_run_does_and_the_run_does_it(
     assert shown.returncode == 0, shown.stderr
     (line,) = [line for line in shown.stdout.splitlines() if line.startswith("accelerometer_")]
     assert re.search(r"\s0\s+1\s.*increment: 1 new landing file$", line), line
-    result = materialize_lake(built_lake, spark, **HAND_MADE_TIMES)
-    increments = {
-        event.asset_key.to_user_string(): event.step_materialization_data.materialization
-        for event in result.get_asset_materialization_events()
-    }
-    assert increments["accelerometer_trusted"].metadata["rebuilt"].value is False
+    rebuilt = rebuilt_flags(materialize_lake(built_lake, spark, **HAND_MADE_TIMES))
+    assert rebuilt["accelerometer_trusted"] is False
     assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
 
 
@@ -146,13 +153,9 @@ def test_a_small_table_is_rebuilt_rather_than_incremented_and_status_says_so(
     ), why
     assert status["customer_trusted"][0] == REUSE
 
-    result = materialize_lake(built_lake, spark, **small)
-    rebuilt = {
-        event.asset_key.to_user_string(): event.step_materialization_data.materialization
-        for event in result.get_asset_materialization_events()
-    }
-    assert rebuilt["accelerometer_trusted"].metadata["rebuilt"].value is True
-    assert rebuilt["machine_learning_curated"].metadata["rebuilt"].value is True
+    rebuilt = rebuilt_flags(materialize_lake(built_lake, spark, **small))
+    assert rebuilt["accelerometer_trusted"] is True
+    assert rebuilt["machine_learning_curated"] is True
     assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
 
 
@@ -176,13 +179,9 @@ def test_a_threshold_between_two_tables_increments_the_larger_and_rebuilds_the_s
     assert status["accelerometer_trusted"] == INCREMENT
     assert status["machine_learning_curated"] == FULL_BUILD
 
-    result = materialize_lake(built_lake, spark, **between)
-    rebuilt = {
-        event.asset_key.to_user_string(): event.step_materialization_data.materialization
-        for event in result.get_asset_materialization_events()
-    }
-    assert rebuilt["accelerometer_trusted"].metadata["rebuilt"].value is False
-    assert rebuilt["machine_learning_curated"].metadata["rebuilt"].value is True
+    rebuilt = rebuilt_flags(materialize_lake(built_lake, spark, **between))
+    assert rebuilt["accelerometer_trusted"] is False
+    assert rebuilt["machine_learning_curated"] is True
 
 
 def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
