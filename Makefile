@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup lock snapshot demo demo-s3 test test-all lint docs sql erase ui bench bench-large profile clean
+.PHONY: help setup lock snapshot demo demo-s3 test test-all lint docs sql erase ui bench bench-large bench-huge profile clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ profile: setup ## Where one full run's time goes: per asset, wall s, Spark jobs,
 
 bench-large: setup ## The same at 1x and 120x as two large files per source, and one 2.5 GiB file
 	$(BIN)/python benchmarks/run.py --sizes 1 120 --repeats 1 --increment --large-files --giant-file-gb 2.5
+
+bench-huge: setup ## A million customers (1000x, 14 GB of JSON) and 10x: full build, exactness against DuckDB, fixed changes, plain PySpark
+	$(BIN)/python benchmarks/run_huge.py --sizes 10 1000
 
 snapshot: setup ## Rewrite the asset graph's snapshot (what the UI shows) after an intended change
 	$(BIN)/python -m stedi_assets_tests.asset_graph_snapshot

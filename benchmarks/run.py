@@ -235,18 +235,20 @@ def consent_change_file(landing: Path, destination: Path) -> int:
     (withdrawn where it was given, given where it was not), as one new landing file.
 
     Returns the number of lines written."""
-
-    def flipped(record: dict) -> dict:
-        updated = record["lastUpdateDate"] + 1
-        consented = record.get("shareWithResearchAsOfDate") is not None
-        return {
-            **record,
-            "lastUpdateDate": updated,
-            "shareWithResearchAsOfDate": None if consented else updated,
-        }
-
     customers = one_in_a_hundred(landing, "customer", "lastUpdateDate")
-    return write_landing_file(destination, map(flipped, customers))
+    return write_landing_file(destination, map(with_consent_flipped, customers))
+
+
+def with_consent_flipped(record: dict) -> dict:
+    """A customer record a millisecond later, its consent withdrawn where it was given and
+    given where it was not."""
+    updated = record["lastUpdateDate"] + 1
+    consented = record.get("shareWithResearchAsOfDate") is not None
+    return {
+        **record,
+        "lastUpdateDate": updated,
+        "shareWithResearchAsOfDate": None if consented else updated,
+    }
 
 
 def bare_against_duckdb(bare: Path, exact: Path) -> dict[str, tuple[int, int]]:
@@ -342,6 +344,28 @@ def one_giant_file(landing: Path, work: Path, gib: float, environment: dict) -> 
     return GiantFile(written, lines, project)
 
 
+def benchmark_environment(landing: Path, work: Path) -> tuple[dict[str, str], Path]:
+    """A lake in `work` with `landing`'s files (hard links: no run changes a landing file, and
+    the largest lakes' files fill tens of GB) and a Dagster home of its own, and the environment
+    of runs that rebuild every table (a repeat on unchanged files would reuse them); the lake's
+    folder."""
+    lake = work / "lake"
+    for source in ("customer", "accelerometer", "step_trainer"):
+        shutil.copytree(
+            landing / source / "landing", lake / source / "landing", copy_function=os.link
+        )
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    environment = {
+        **os.environ,
+        "STEDI_LAKE": str(lake),
+        "DAGSTER_HOME": str(home),
+        "STEDI_FULL_REFRESH": "1",
+    }
+    return environment, lake
+
+
 def _median(measurements: list[Measurement]) -> Measurement:
     return Measurement(
         statistics.median(m.seconds for m in measurements),
@@ -364,19 +388,8 @@ def run_size(
     shares = []
     with tempfile.TemporaryDirectory(prefix="stedi-bench-") as scratch:
         work = Path(scratch)
-        lake = work / "lake"
-        for source in ("customer", "accelerometer", "step_trainer"):
-            shutil.copytree(landing / source / "landing", lake / source / "landing")
-        home = work / "dagster_home"
-        home.mkdir()
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-        # Every run here rebuilds every table: a repeat on unchanged files would reuse them.
-        environment = {
-            **os.environ,
-            "STEDI_LAKE": str(lake),
-            "DAGSTER_HOME": str(home),
-            "STEDI_FULL_REFRESH": "1",
-        }
+        environment, lake = benchmark_environment(landing, work)
+        home = Path(environment["DAGSTER_HOME"])
         for attempt in range(repeats):
             print(f"  {multiple}x run {attempt + 1}/{repeats}", flush=True)
             runs["project"].append(measure(materialize_command(), environment))

@@ -1,0 +1,322 @@
+"""`make bench-huge`: a million customers on one machine, and what a fixed change costs as the
+history grows.
+
+For each size (multiples of the course data; 1000x is about a million customers and 11 GB of
+landing JSON), generate the landing data once as a plain export writes it (two large files per
+source, with the sample data's faults and a redelivered copy), then, one after the other on the
+same files:
+
+1. the project's full build with the default configuration (`dg launch`, every check, Delta);
+2. DuckDB's exact contract, and the project's five tables against DuckDB's, row for row;
+3. a run with nothing new;
+4. the run after one new accelerometer file of the same size at every size: the first 80,000
+   readings of consenting customers, a day later than they were first sent;
+5. the run after a customer file changing the consent of the first 1,000 customers;
+6. DuckDB's contract again, and the project's tables (grown by increments) against it;
+7. the plain PySpark script (`bare_pyspark.py`), last, since it is the longest.
+
+It prints each figure as it comes and rewrites its section of `benchmarks/results.md` after
+every size, so a run stopped part-way keeps what it measured.
+
+    python benchmarks/run_huge.py [--sizes 10 1000] [--skip-bare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import duckdb
+import duckdb_extension_delta
+from run import (  # benchmarks/run.py, beside this script
+    COURSE_CUSTOMERS,
+    ROOT,
+    Measurement,
+    benchmark_environment,
+    landing_for,
+    machine,
+    measure,
+    with_consent_flipped,
+    write_landing_file,
+    write_section,
+)
+
+from stedi_assets.tables.catalogue import ZONE_TABLES
+from stedi_assets.tools.cli import materialize_command
+
+NEW_READINGS = 80_000
+CHANGED_CONSENTS = 1_000
+ONE_DAY_MS = 86_400_000
+DUCKDB_DELTA = next(Path(duckdb_extension_delta.__file__).parent.glob("extensions/*/delta.*"))
+
+
+@dataclass
+class HugeResult:
+    multiple: int
+    lines: int = 0
+    json_bytes: int = 0
+    largest_file_bytes: int = 0
+    project: Measurement | None = None
+    duckdb: Measurement | None = None
+    differences: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per table, rows only in the project's and rows only in DuckDB's, after the full build."""
+    nothing_new: Measurement | None = None
+    new_file: Measurement | None = None
+    consents: Measurement | None = None
+    differences_after: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """The same after the runs that followed the changes (the increments)."""
+    bare: Measurement | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+def landing_records(landing: Path, source: str) -> Iterator[dict]:
+    """The JSON objects of a source's landing files, in file order (malformed lines and the
+    redelivered copies skipped)."""
+    for path in sorted((landing / source / "landing").glob(f"{source}-*.json")):
+        if "redelivered" in path.name:
+            continue
+        with path.open(encoding="utf-8-sig") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    yield record
+
+
+def consenting_emails(landing: Path) -> set[str]:
+    """Customers whose latest landing record gives consent to research."""
+    latest: dict[str, dict] = {}
+    for record in landing_records(landing, "customer"):
+        email, updated = record.get("email"), record.get("lastUpdateDate")
+        if isinstance(email, str) and isinstance(updated, int):
+            if email not in latest or updated > latest[email]["lastUpdateDate"]:
+                latest[email] = record
+    return {e for e, r in latest.items() if r.get("shareWithResearchAsOfDate") is not None}
+
+
+def next_day_readings_file(landing: Path, destination: Path, count: int = NEW_READINGS) -> int:
+    """The first `count` phone readings of consenting customers, a day later, as one new
+    landing file: a change of the same size whatever the history.
+
+    Returns the number of lines written."""
+    consenting = consenting_emails(landing)
+    readings = (
+        {**r, "timestamp": r["timestamp"] + ONE_DAY_MS}
+        for r in landing_records(landing, "accelerometer")
+        if r.get("user") in consenting and isinstance(r.get("timestamp"), int)
+    )
+    return write_landing_file(destination, islice(readings, count))
+
+
+def changed_consents_file(landing: Path, destination: Path, count: int = CHANGED_CONSENTS) -> int:
+    """The first `count` customers' records again, a millisecond later, their consent flipped.
+
+    Returns the number of lines written."""
+    seen: set[str] = set()
+
+    def first_of_each(records: Iterator[dict]) -> Iterator[dict]:
+        for record in records:
+            email = record.get("email")
+            if isinstance(email, str) and isinstance(record.get("lastUpdateDate"), int):
+                if email not in seen:
+                    seen.add(email)
+                    yield record
+
+    customers = first_of_each(landing_records(landing, "customer"))
+    return write_landing_file(destination, map(with_consent_flipped, islice(customers, count)))
+
+
+def project_against_duckdb(lake: Path, exact: Path, scratch: Path) -> dict[str, tuple[int, int]]:
+    """Per zone table, the rows only in the project's Delta table and the rows only in DuckDB's
+    exact one (multisets, DuckDB's columns)."""
+    differences = {}
+    with duckdb.connect() as con:
+        con.execute(f"LOAD '{DUCKDB_DELTA}'")
+        con.execute(f"SET temp_directory = '{scratch}'")
+        con.execute("SET memory_limit = '8GB'")
+        for table in ZONE_TABLES:
+            theirs = f"read_parquet('{exact / table.name}.parquet')"
+            ours = f"delta_scan('{lake / table.path}')"
+            columns = ", ".join(f'"{c}"' for c in con.sql(f"SELECT * FROM {theirs}").columns)
+
+            def extra(left: str, right: str, columns: str = columns) -> int:
+                query = f"SELECT {columns} FROM {left} EXCEPT ALL SELECT {columns} FROM {right}"
+                return con.sql(f"SELECT count(*) FROM ({query})").fetchone()[0]
+
+            differences[table.name] = (extra(ours, theirs), extra(theirs, ours))
+            print(f"    {table.name}: {differences[table.name]}", flush=True)
+    return differences
+
+
+def attempt(result: HugeResult, label: str, command: list[str], environment: dict):
+    """Measure a command; a failure is recorded with its label and the run goes on."""
+    print(f"  {result.multiple}x: {label}", flush=True)
+    try:
+        return measure(command, environment)
+    except RuntimeError as failure:
+        print(failure, flush=True)
+        result.failures.append(f"{label}: {str(failure).splitlines()[0]}")
+        return None
+
+
+def run_size(multiple: int, skip_bare: bool, report) -> HugeResult:
+    result = HugeResult(multiple)
+    landing = landing_for(multiple, large_files=True)
+    files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
+    result.lines = sum(count_lines(p) for p in files)
+    result.json_bytes = sum(p.stat().st_size for p in files)
+    result.largest_file_bytes = max(p.stat().st_size for p in files)
+    with tempfile.TemporaryDirectory(prefix="stedi-bench-huge-") as scratch:
+        work = Path(scratch)
+        environment, lake = benchmark_environment(landing, work)
+        reusing = {**environment, "STEDI_FULL_REFRESH": "0"}
+        result.project = attempt(result, "full build", materialize_command(), environment)
+        report(result)
+        duck = [sys.executable, str(ROOT / "benchmarks/duckdb_contract.py"), str(lake)]
+        result.duckdb = attempt(result, "DuckDB contract", [*duck, str(work / "duck")], environment)
+        if result.project and result.duckdb:
+            result.differences = project_against_duckdb(lake, work / "duck", work)
+        report(result)
+        if result.project:
+            result.nothing_new = attempt(result, "nothing new", materialize_command(), reusing)
+            new_file = lake / "accelerometer" / "landing" / "next-day-readings.json"
+            next_day_readings_file(landing, new_file)
+            result.new_file = attempt(result, "new readings", materialize_command(), reusing)
+            consents = lake / "customer" / "landing" / "changed-consents.json"
+            changed_consents_file(landing, consents)
+            result.consents = attempt(result, "changed consents", materialize_command(), reusing)
+            if result.consents and attempt(
+                result, "DuckDB after the changes", [*duck, str(work / "duck-after")], environment
+            ):
+                result.differences_after = project_against_duckdb(lake, work / "duck-after", work)
+            report(result)
+        if not skip_bare:
+            bare = [sys.executable, str(ROOT / "benchmarks/bare_pyspark.py"), str(lake)]
+            result.bare = attempt(result, "plain PySpark", [*bare, str(work / "bare")], environment)
+            report(result)
+    return result
+
+
+def count_lines(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as data:
+        while chunk := data.read(64 * 2**20):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+def seconds(measurement: Measurement | None, against: Measurement | None = None) -> str:
+    if measurement is None:
+        return "not run"
+    if against is None:
+        return f"{measurement.seconds:.1f}"
+    return f"{measurement.seconds:.1f} ({measurement.seconds / against.seconds:.2f})"
+
+
+def peak(measurement: Measurement | None) -> str:
+    return f"{measurement.peak_bytes / 2**30:.1f}" if measurement else ""
+
+
+def sizes_table(results: list[HugeResult]) -> str:
+    rows = [
+        "| size | customers | landing lines | JSON | largest file | project full build s "
+        "| its peak GiB | DuckDB s | plain PySpark s | project/plain | nothing new s "
+        "| new 80,000 readings s (of the full build) "
+        "| 1,000 consents changed s (of the full build) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ratio = f"{r.project.seconds / r.bare.seconds:.2f}" if r.project and r.bare else ""
+        rows.append(
+            f"| {r.multiple}x | {COURSE_CUSTOMERS * r.multiple:,} | {r.lines:,} "
+            f"| {r.json_bytes / 2**20:,.0f} MiB | {r.largest_file_bytes / 2**20:,.0f} MiB "
+            f"| {seconds(r.project)} | {peak(r.project)} | {seconds(r.duckdb)} "
+            f"| {seconds(r.bare)} | {ratio} | {seconds(r.nothing_new)} "
+            f"| {seconds(r.new_file, r.project)} | {seconds(r.consents, r.project)} |"
+        )
+    return "\n".join(rows)
+
+
+def differences_table(results: list[HugeResult]) -> str:
+    rows = [
+        "| size | table | after the full build: rows only in the project's / only in DuckDB's "
+        "| after the changes: the same |",
+        "|---|---|---:|---:|",
+    ]
+    for r in results:
+        for name, (extra, missing) in r.differences.items():
+            after = r.differences_after.get(name)
+            later = f"{after[0]:,} / {after[1]:,}" if after else "not run"
+            rows.append(f"| {r.multiple}x | {name} | {extra:,} / {missing:,} | {later} |")
+    return "\n".join(rows)
+
+
+def growth_table(results: list[HugeResult]) -> str:
+    """The same change at the largest history against the smallest: cost follows the change."""
+    measured = [r for r in results if r.new_file and r.consents]
+    if len(measured) < 2:
+        return ""
+    small, large = measured[0], measured[-1]
+    return "\n".join(
+        [
+            f"| change | at {small.multiple}x s | at {large.multiple}x s | ratio | target |",
+            "|---|---:|---:|---:|---:|",
+            f"| {NEW_READINGS:,} new readings | {small.new_file.seconds:.1f} "
+            f"| {large.new_file.seconds:.1f} "
+            f"| {large.new_file.seconds / small.new_file.seconds:.2f} | ≤ 1.5 |",
+            f"| {CHANGED_CONSENTS:,} consents changed | {small.consents.seconds:.1f} "
+            f"| {large.consents.seconds:.1f} "
+            f"| {large.consents.seconds / small.consents.seconds:.2f} | ≤ 2 |",
+        ]
+    )
+
+
+def section(command: str, results: list[HugeResult]) -> str:
+    text = (
+        f"## `{command}`\n\n"
+        f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
+        "Each source as two large files (a plain export), the default configuration; the runs "
+        "after a change reuse what they can, their share of the full build in brackets.\n\n"
+        + sizes_table(results)
+        + "\n\nThe project's tables against DuckDB's exact contract on the same files:\n\n"
+        + differences_table(results)
+        + "\n"
+    )
+    growth = growth_table(results)
+    if growth:
+        text += "\nThe same change on a longer history:\n\n" + growth + "\n"
+    failures = [f"- {r.multiple}x {failure}" for r in results for failure in r.failures]
+    if failures:
+        text += "\nFailed:\n\n" + "\n".join(failures) + "\n"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000])
+    parser.add_argument("--skip-bare", action="store_true", help="leave out the plain script")
+    args = parser.parse_args()
+    command = f"python benchmarks/run_huge.py {' '.join(sys.argv[1:])}".strip()
+    results: list[HugeResult] = []
+
+    def report(current: HugeResult) -> None:
+        write_section(
+            ROOT / "benchmarks" / "results.md", command, section(command, [*results, current])
+        )
+
+    for multiple in args.sizes:
+        results.append(run_size(multiple, args.skip_bare, report))
+    print("\n" + section(command, results))
+
+
+if __name__ == "__main__":
+    main()
