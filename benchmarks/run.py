@@ -344,15 +344,23 @@ def one_giant_file(landing: Path, work: Path, gib: float, environment: dict) -> 
     return GiantFile(written, lines, project)
 
 
+def _link(source: str, destination: str) -> None:
+    """Hard-link a landing file into a benchmark's lake; copy it across file systems."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
 def benchmark_environment(landing: Path, work: Path) -> tuple[dict[str, str], Path]:
-    """A lake in `work` with `landing`'s files (hard links: no run changes a landing file, and
-    the largest lakes' files fill tens of GB) and a Dagster home of its own, and the environment
-    of runs that rebuild every table (a repeat on unchanged files would reuse them); the lake's
-    folder."""
+    """A lake in `work` with `landing`'s files (hard links where they can be: no run changes a
+    landing file, and the largest lakes' files fill tens of GB) and a Dagster home of its own,
+    and the environment of runs that rebuild every table (a repeat on unchanged files would
+    reuse them); the lake's folder."""
     lake = work / "lake"
     for source in ("customer", "accelerometer", "step_trainer"):
         shutil.copytree(
-            landing / source / "landing", lake / source / "landing", copy_function=os.link
+            landing / source / "landing", lake / source / "landing", copy_function=_link
         )
     home = work / "dagster_home"
     home.mkdir()
