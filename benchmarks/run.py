@@ -72,24 +72,31 @@ def _children() -> dict[int, list[int]]:
     return children
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
-    children, total, stack = _children(), 0, [pid]
+def _tree_rss(pid: int) -> tuple[int, int]:
+    """Resident memory of a process and all its descendants, in bytes: all of it, and the part
+    not backed by files (`RssFile` is file pages mapped in, such as the blocks Spark memory-maps
+    to read back what it spilled: page cache the kernel can drop, not the process's own)."""
+    children, total, anonymous, stack = _children(), 0, 0, [pid]
     while stack:
         current = stack.pop()
         try:
-            with open(f"/proc/{current}/statm") as statm:
-                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if line.startswith("Rss"))
         except OSError:
-            pass
+            fields = {}
+        kib = {name: int(value.split()[0]) * 1024 for name, value in fields.items()}
+        total += sum(kib.values())
+        anonymous += kib.get("RssAnon", 0) + kib.get("RssShmem", 0)
         stack.extend(children.get(current, []))
-    return total
+    return total, anonymous
 
 
 @dataclass(frozen=True)
 class Measurement:
     seconds: float
     peak_bytes: int
+    peak_anonymous_bytes: int = 0
+    """The peak of the resident memory not backed by files (see `_tree_rss`)."""
 
 
 def measure(command: list[str], environment: dict[str, str]) -> Measurement:
@@ -98,13 +105,14 @@ def measure(command: list[str], environment: dict[str, str]) -> Measurement:
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    peak = 0
+    peak = peak_anonymous = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_anonymous
         while not done.wait(0.1):
-            peak = max(peak, _tree_rss(process.pid))
+            resident, anonymous = _tree_rss(process.pid)
+            peak, peak_anonymous = max(peak, resident), max(peak_anonymous, anonymous)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -115,8 +123,12 @@ def measure(command: list[str], environment: dict[str, str]) -> Measurement:
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed ({process.returncode}):\n{stderr[-3000:]}")
     label = f"{Path(command[0]).name} {Path(command[1]).name}"
-    print(f"    {label}: {seconds:.1f} s, peak {peak / 2**30:.1f} GiB", flush=True)
-    return Measurement(seconds, peak)
+    print(
+        f"    {label}: {seconds:.1f} s, peak {peak / 2**30:.1f} GiB "
+        f"({peak_anonymous / 2**30:.1f} GiB not file-backed)",
+        flush=True,
+    )
+    return Measurement(seconds, peak, peak_anonymous)
 
 
 # Two files per source, each as large as it comes (a plain export), instead of 64 MiB pieces.
@@ -378,6 +390,7 @@ def _median(measurements: list[Measurement]) -> Measurement:
     return Measurement(
         statistics.median(m.seconds for m in measurements),
         max(m.peak_bytes for m in measurements),
+        max(m.peak_anonymous_bytes for m in measurements),
     )
 
 

@@ -201,13 +201,16 @@ def seconds(measurement: Measurement | None, against: Measurement | None = None)
 
 
 def peak(measurement: Measurement | None) -> str:
-    return f"{measurement.peak_bytes / 2**30:.1f}" if measurement else ""
+    if measurement is None:
+        return ""
+    return f"{measurement.peak_bytes / 2**30:.1f} ({measurement.peak_anonymous_bytes / 2**30:.1f})"
 
 
 def sizes_table(results: list[HugeResult]) -> str:
     rows = [
         "| size | customers | landing lines | JSON | largest file | project full build s "
-        "| its peak GiB | DuckDB s | plain PySpark s | project/plain | nothing new s "
+        "| its peak GiB (not file-backed) | DuckDB s | plain PySpark s | project/plain "
+        "| nothing new s "
         "| new readings: lines, s (of the full build) "
         "| consents withdrawn: lines, s (of the full build) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
