@@ -72,10 +72,22 @@ def _children() -> dict[int, list[int]]:
     return children
 
 
+def _command_line(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as command:
+            return command.read()
+    except OSError:
+        return b""
+
+
 def _tree_rss(pid: int) -> tuple[int, int]:
     """Resident memory of a process and all its descendants, in bytes: all of it, and the part
     not backed by files (`RssFile` is file pages mapped in, such as the blocks Spark memory-maps
-    to read back what it spilled: page cache the kernel can drop, not the process's own)."""
+    to read back what it spilled: page cache the kernel can drop, not the process's own).
+
+    A child that has not yet called `exec` (the same command line as its parent: the JVM forks
+    to run a shell command) shares its parent's pages and reports them as its own; it is left
+    out, or a fork of an 8 GiB JVM would count 8 GiB twice."""
     children, total, anonymous, stack = _children(), 0, 0, [pid]
     while stack:
         current = stack.pop()
@@ -87,7 +99,10 @@ def _tree_rss(pid: int) -> tuple[int, int]:
         kib = {name: int(value.split()[0]) * 1024 for name, value in fields.items()}
         total += sum(kib.values())
         anonymous += kib.get("RssAnon", 0) + kib.get("RssShmem", 0)
-        stack.extend(children.get(current, []))
+        command = _command_line(current)
+        stack.extend(
+            child for child in children.get(current, []) if _command_line(child) != command
+        )
     return total, anonymous
 
 
