@@ -1,7 +1,7 @@
 """`make bench-huge`: a million customers on one machine, and what a fixed change costs as the
 history grows.
 
-For each size (multiples of the course data; 1000x is about a million customers and 14 GB of
+For each size (multiples of the course data; 1000x is about a million customers and 17 GB of
 landing JSON), generate the landing data once as a plain export writes it (two large files per
 source, with the sample data's faults and a redelivered copy), then, one after the other on the
 same files:
