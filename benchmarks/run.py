@@ -150,6 +150,19 @@ def measure(command: list[str], environment: dict[str, str]) -> Measurement:
 LARGE_FILES = ["--files-per-source", "2", "--max-file-mb", str(64 * 2**10)]
 
 
+def landing_size(landing: Path) -> tuple[int, int, int]:
+    """A landing folder's lines, bytes and largest file's bytes (its data files only), counted
+    64 MiB at a time: the largest lakes' files are several GB each."""
+    files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
+    lines = 0
+    for path in files:
+        with path.open("rb") as data:
+            while chunk := data.read(64 * 2**20):
+                lines += chunk.count(b"\n")
+    sizes = [p.stat().st_size for p in files]
+    return lines, sum(sizes), max(sizes)
+
+
 def landing_for(multiple: int, large_files: bool) -> Path:
     """Sample landing data of the given size, generated once and kept in .cache/bench."""
     root = BENCH_DATA / (f"{multiple}x-2-files" if large_files else f"{multiple}x")
@@ -418,8 +431,6 @@ def run_size(
     giant_gib: float | None,
 ) -> SizeResult:
     landing = landing_for(multiple, large_files)
-    files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
-    lines = sum(p.read_bytes().count(b"\n") for p in files)
     runs: dict[str, list[Measurement]] = {"project": [], "bare": [], "duckdb": []}
     shares = []
     with tempfile.TemporaryDirectory(prefix="stedi-bench-") as scratch:
@@ -458,9 +469,7 @@ def run_size(
         giant = one_giant_file(landing, work, giant_gib, environment) if giant_gib else None
     return SizeResult(
         multiple,
-        lines,
-        sum(p.stat().st_size for p in files),
-        max(p.stat().st_size for p in files),
+        *landing_size(landing),
         _median(runs["project"]),
         _median(runs["bare"]),
         _median(runs["duckdb"]),

@@ -41,6 +41,7 @@ from run import (  # benchmarks/run.py, beside this script
     Measurement,
     benchmark_environment,
     landing_for,
+    landing_size,
     machine,
     measure,
     with_consent_flipped,
@@ -173,10 +174,7 @@ def measure_changes(
 def run_size(multiple: int, skip_bare: bool, report: Callable[[HugeResult], None]) -> HugeResult:
     result = HugeResult(multiple)
     landing = landing_for(multiple, large_files=True)
-    files = [p for p in landing.glob("*/landing/*") if not p.name.startswith((".", "_"))]
-    result.lines = sum(count_lines(p) for p in files)
-    result.json_bytes = sum(p.stat().st_size for p in files)
-    result.largest_file_bytes = max(p.stat().st_size for p in files)
+    result.lines, result.json_bytes, result.largest_file_bytes = landing_size(landing)
     with tempfile.TemporaryDirectory(prefix="stedi-bench-huge-") as scratch:
         work = Path(scratch)
         environment, lake = benchmark_environment(landing, work)
@@ -184,10 +182,10 @@ def run_size(multiple: int, skip_bare: bool, report: Callable[[HugeResult], None
         report(result)
         duck = [sys.executable, str(ROOT / "benchmarks/duckdb_contract.py"), str(lake)]
         result.duckdb = attempt(result, "DuckDB contract", [*duck, str(work / "duck")], environment)
-        if result.project and result.duckdb:
-            result.differences = compare(result, lake, work / "duck", work)
         report(result)
         if result.project and result.duckdb:
+            result.differences = compare(result, lake, work / "duck", work)
+            report(result)
             measure_changes(result, lake, work, environment, duck)
             report(result)
         if not skip_bare:
@@ -195,14 +193,6 @@ def run_size(multiple: int, skip_bare: bool, report: Callable[[HugeResult], None
             result.bare = attempt(result, "plain PySpark", [*bare, str(work / "bare")], environment)
             report(result)
     return result
-
-
-def count_lines(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as data:
-        while chunk := data.read(64 * 2**20):
-            lines += chunk.count(b"\n")
-    return lines
 
 
 def seconds(measurement: Measurement | None, against: Measurement | None = None) -> str:
