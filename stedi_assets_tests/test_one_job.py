@@ -1,12 +1,15 @@
 """A table's checks, row count, preview, privacy count and charts are asked of Spark together:
 one job answers them all (the publish flow's fixed cost is counted in jobs)."""
 
+from pathlib import Path
+
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
 from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets.tables.personal_data import MASK
+from stedi_assets_tests.lakes import lake_with, materialize_lake, read_rows
 
 
 def jobs_of(spark: SparkSession, group: str) -> int:
@@ -87,3 +90,21 @@ def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
     drawn = chart.draw(customers).value
     assert "|  | customers | share |" in drawn
     assert "| 2-10 | 2 | 40.0 % |" in drawn and "| 501+ | 1 | 20.0 % |" in drawn
+
+
+def test_a_full_build_of_a_new_lake_makes_at_most_60_spark_jobs(
+    spark: SparkSession, generated_landing: Path, tmp_path: Path
+) -> None:
+    """On a small lake a run's time goes to the number of Spark jobs more than to the rows. A
+    new table's first commit is an append (an overwrite lists the files it replaces first, a
+    job of its own) and no commit copies the table's file list into its checksum (a job after
+    each commit): without both, the same build makes 77."""
+    root = lake_with(generated_landing, tmp_path / "lake")
+    spark.sparkContext.setJobGroup("full_build", "a full build of a new lake")
+    try:
+        result = materialize_lake(root, spark)
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+    assert result.success
+    assert read_rows(spark, root / "step_trainer/curated"), "the build published no row"
+    assert 20 < jobs_of(spark, "full_build") <= 60

@@ -66,17 +66,17 @@ READER_FEATURES_DROPPED = ("deletionVectors",)
 (Delta rewrites the files that use them and keeps its log readable by older readers)."""
 
 
-def with_table_properties(spark: SparkSession, uri: str) -> None:
+def with_table_properties(spark: SparkSession, uri: str) -> bool:
     """Give a table made before the lake set one of `TABLE_PROPERTIES` the ones it lacks, and
     drop the reader features it has that every reader cannot read: Delta's session defaults
     reach new tables only. Done before a full build replaces the rows, so that build's commit
     stays the table's latest (increments read the changes after it) and writes its files
-    without statistics. No table at `uri` yet: nothing to do."""
+    without statistics. Whether there is a table at `uri` (none yet: nothing to do)."""
     try:
         found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
     except AnalysisException as error:
         if error.getCondition() in _NO_TABLE:
-            return
+            return False
         raise
     properties = {row["key"]: row["value"] for row in found}
     missing = [
@@ -89,6 +89,7 @@ def with_table_properties(spark: SparkSession, uri: str) -> None:
     for feature in READER_FEATURES_DROPPED:
         if properties.get(f"delta.feature.{feature}") == "supported":
             spark.sql(f"ALTER TABLE {_table(uri)} DROP FEATURE {feature}").collect()
+    return True
 
 
 def overwrite(
@@ -101,11 +102,19 @@ def overwrite(
     (its `userMetadata`, which `latest_commit` reads back). Delta makes no commit when an
     `empty` `rows` replaces a table that has no rows either: then the commit is one that
     changes no data, so the metadata is still the latest. A table made before the lake's
-    `TABLE_PROPERTIES` gets them first."""
+    `TABLE_PROPERTIES` gets them first.
+
+    A table's first commit is an append: an overwrite first lists the files it replaces, a
+    Spark job even where there is no table, and the one job of the append is all a new table
+    costs (`make profile`)."""
     spark = rows.sparkSession
-    with_table_properties(spark, uri)
+    exists = with_table_properties(spark, uri)
     before = latest_commit(spark, uri) if empty else None
-    writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    writer = rows.write.format("delta")
+    if exists:
+        writer = writer.mode("overwrite").option("overwriteSchema", "true")
+    else:
+        writer = writer.mode("append")
     if user_metadata is not None:
         writer = writer.option("userMetadata", user_metadata)
     writer.save(uri)
