@@ -4,6 +4,7 @@ import shutil
 
 import dagster as dg
 import pytest
+from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from stedi_assets import defs, settings
 from stedi_assets.orchestration.resources import lake_resource
@@ -144,6 +145,17 @@ def test_the_instance_retries_only_runs_that_ask_for_it(tmp_path) -> None:
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_retries_enabled
         assert instance.run_retries_max_retries == 0
+
+
+def test_the_queue_starts_one_run_at_a_time_within_a_second(tmp_path) -> None:
+    """Delta tables on one driver assume a single writer; and a run the landing sensor requests
+    should not wait Dagster's default five seconds for the daemon to look at the queue."""
+    shutil.copy(settings.PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.get_run_queue_config().max_concurrent_runs == 1
+        assert coordinator.dequeue_interval_seconds == 1
 
 
 def test_missing_jars_say_how_to_get_them(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
