@@ -103,6 +103,10 @@ def test_the_daemon_rebuilds_tables_when_files_land(
     write_landing("accelerometer", "day-2.json", [reading("ann@x.com", 6), reading("ann@x.com", 7)])
     wait_for(lambda: row_count(spark, readings) == 3, "the run for a new file", log)
     assert daemon.poll() is None
+    # The first run asked the server for tables not made yet: answers the code expects, which
+    # PySpark's client would print, each with its stack, among the runs' output.
+    assert "landing_files_sensor" in log.read_text(), "the daemon printed nothing to judge"
+    assert "GRPC Error" not in log.read_text()
 
 
 def test_an_erasure_from_the_command_line_waits_its_turn_in_the_run_queue(

@@ -16,7 +16,7 @@ from stedi_assets.publishing.build_inputs import secret_digest
 from stedi_assets.storage.glue import GlueCatalog
 from stedi_assets.storage.hardening import private_process
 from stedi_assets.storage.lake import LakeLayout
-from stedi_assets.storage.spark import require_reachable, spark_config
+from stedi_assets.storage.spark import prepare_connect_client, spark_config
 
 
 class SparkResource(PySparkResource):
@@ -28,7 +28,7 @@ class SparkResource(PySparkResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         remote = self.spark_config.get("spark.remote")
         if remote:
-            require_reachable(remote)
+            prepare_connect_client(remote)
         private_process()
         super().setup_for_execution(context)
 

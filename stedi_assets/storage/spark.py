@@ -3,6 +3,7 @@ from `settings` in one place."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
@@ -95,6 +96,8 @@ def server_config() -> dict[str, str]:
     }
 
 
+CONNECT_CLIENT_LOGGER = "pyspark.sql.connect.logging"
+
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
 
@@ -135,9 +138,13 @@ def connect_server_command(
     return command, {"SPARK_HOME": spark_home, **on_loopback_only()}
 
 
-def require_reachable(remote: str, timeout_seconds: float = 5) -> None:
-    """Fail at once, naming the endpoint, when nothing answers at a Spark Connect URL (the
-    client would otherwise retry for minutes)."""
+def prepare_connect_client(remote: str, timeout_seconds: float = 5) -> None:
+    """Before a session on the Spark Connect server at `remote`: fail at once, naming the
+    endpoint, when nothing answers there (the client would otherwise retry for minutes); and
+    keep the client's own logger quiet. PySpark's client logs every error the server answers
+    with its stack, at ERROR, once Dagster's logging configuration has re-enabled that logger:
+    a table not made yet is such an answer, and the code handles it or raises it, named."""
+    logging.getLogger(CONNECT_CLIENT_LOGGER).disabled = True
     address = urlparse(remote.replace("sc://", "http://", 1))
     port = address.port or settings.DEFAULT_CONNECT_PORT
     try:
@@ -181,7 +188,7 @@ def local_spark_session() -> SparkSession:
     Spark Connect session when `STEDI_SPARK_REMOTE` is set)."""
     config = spark_config()
     if "spark.remote" in config:
-        require_reachable(config["spark.remote"])
+        prepare_connect_client(config["spark.remote"])
     private_process()
     builder = SparkSession.builder
     for key, value in config.items():
