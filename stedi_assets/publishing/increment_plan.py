@@ -25,7 +25,7 @@ from stedi_assets.publishing.build_inputs import (
     is_companion_marker,
 )
 from stedi_assets.storage import delta_tables
-from stedi_assets.storage.delta_tables import Commit
+from stedi_assets.storage.delta_log import Commit
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile
 from stedi_assets.tables.catalogue import LakeTable

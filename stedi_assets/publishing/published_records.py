@@ -10,39 +10,14 @@ listed whole), and its record is that commit's `userMetadata`.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 
 from stedi_assets.publishing.build_inputs import BuildRecord
+from stedi_assets.storage.delta_log import COMMIT_FILE, Commit, commit_of
 from stedi_assets.storage.landing_store import LandingStore
 from stedi_assets.tables.catalogue import ZONE_TABLES, LakeTable
 
-_COMMIT = re.compile(r"/(\d{20})\.json$")
 
-
-@dataclass(frozen=True)
-class LogCommit:
-    """A commit as the Delta log records it: its version, operation, `userMetadata` and time."""
-
-    version: int
-    operation: str
-    user_metadata: str | None
-    timestamp_ms: int | None
-
-
-def _commit_of(content: bytes, version: int) -> LogCommit:
-    """The commit that a log file (`content`, its JSON actions) records."""
-    for line in content.decode("utf-8").splitlines():
-        action = json.loads(line)
-        if "commitInfo" in action:
-            info = action["commitInfo"]
-            return LogCommit(
-                version, info.get("operation", ""), info.get("userMetadata"), info.get("timestamp")
-            )
-    return LogCommit(version, "", None, None)
-
-
-def latest_commit(store: LandingStore, table: LakeTable) -> LogCommit | None:
+def latest_commit(store: LandingStore, table: LakeTable) -> Commit | None:
     """The table's latest commit; None before its first."""
     log = f"{table.path}/_delta_log/"
     start_after = ""
@@ -52,17 +27,15 @@ def latest_commit(store: LandingStore, table: LakeTable) -> LogCommit | None:
     commits = [
         (int(match.group(1)), key)
         for key in store.list_keys(log, start_after)
-        if (match := _COMMIT.search(key))
+        if (match := COMMIT_FILE.search(key))
     ]
     if not commits:
         return None
     version, key = max(commits)
-    return _commit_of(store.read(key), version)
+    return commit_of(store.read(key), version)
 
 
-def commits_between(
-    store: LandingStore, path: str, after: int, upto: int
-) -> list[LogCommit] | None:
+def commits_between(store: LandingStore, path: str, after: int, upto: int) -> list[Commit] | None:
     """The commits of the table at `path` after version `after` up to `upto`, oldest first;
     None when the log no longer holds them all."""
     found = []
@@ -70,7 +43,7 @@ def commits_between(
         content = store.read_if_exists(f"{path}/_delta_log/{version:020d}.json")
         if content is None:
             return None
-        found.append(_commit_of(content, version))
+        found.append(commit_of(content, version))
     return found
 
 

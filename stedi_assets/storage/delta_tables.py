@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from stedi_assets.storage import delta_log
+from stedi_assets.storage.delta_log import Commit
 
 _NO_TABLE = ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")
 
@@ -191,14 +192,17 @@ def latest_version(spark: SparkSession, uri: str) -> int:
     """The table's latest version, as this session's Spark knows it.
 
     In a classic session (local or on a cluster) Delta's log object in the driver's JVM
-    already holds the snapshot of the commit just made, so asking it costs no Spark job;
-    `DESCRIBE HISTORY`, the way that works on a Spark Connect server too, runs one job per
-    table (8 of a run's jobs)."""
+    already holds the snapshot of the commit just made, so asking it costs no Spark job; a
+    Spark Connect client reads a table on this machine's disk from its log's files, and asks
+    the server (`DESCRIBE HISTORY`, a Spark job) for one in object storage."""
     jvm_session = getattr(spark, "_jsparkSession", None)
     if jvm_session is not None:
-        delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog  # type: ignore[attr-defined]
-        return delta_log.forTable(jvm_session, uri).unsafeVolatileSnapshot().version()
-    return spark.sql(f"DESCRIBE HISTORY {_table(uri)} LIMIT 1").first()["version"]
+        logs = spark._jvm.org.apache.spark.sql.delta.DeltaLog  # type: ignore[attr-defined]
+        return logs.forTable(jvm_session, uri).unsafeVolatileSnapshot().version()
+    latest = latest_commit(spark, uri)
+    if latest is None:
+        raise FileNotFoundError(f"No Delta table at {uri}")
+    return latest[0]
 
 
 def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | None:
@@ -206,11 +210,17 @@ def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | Non
     no table at `uri` yet.
 
     In a classic session, opening the table brings Delta's log object in the driver's JVM up to
-    date, and the commit's file is read from the log directly: no Spark job. `DESCRIBE
-    HISTORY`, the way that works on a Spark Connect server too, runs one."""
+    date, and the commit's file is read from the log directly: no Spark job. A Spark Connect
+    client reads a table on this machine's disk from its log's files (no Spark job, no round
+    trip: an increment's plan asks this of every table it reads), and asks the server
+    (`DESCRIBE HISTORY`, one job) for one in object storage."""
     jvm_session = getattr(spark, "_jsparkSession", None)
     if jvm_session is None:
-        return _latest_commit_from_history(spark, uri)
+        log = delta_log.local_log(uri)
+        if log is None:
+            return _latest_commit_from_history(spark, uri)
+        commit = delta_log.latest_local_commit(log)
+        return (commit.version, commit.user_metadata) if commit else None
     if read_table_if_exists(spark, uri) is None:
         return None
     version = latest_version(spark, uri)
@@ -218,24 +228,17 @@ def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | Non
     return version, commit.user_metadata
 
 
-@dataclass(frozen=True)
-class Commit:
-    """One commit of a table's history: what it did and the metadata it carries."""
-
-    version: int
-    operation: str
-    """Delta's name for it: `WRITE`, `MERGE`, `SET TBLPROPERTIES`, `REORG`, `DELETE`, …"""
-    user_metadata: str | None
-
-
 def commits_since(spark: SparkSession, uri: str, after: int, upto: int) -> list[Commit] | None:
     """The commits after version `after` up to `upto`, oldest first; None when the log no
     longer holds them all (Delta cleans up log files older than its log retention)."""
     if upto <= after:
         return []
+    local = delta_log.local_log(uri)
     try:
         if getattr(spark, "_jsparkSession", None) is not None:
             return [_commit_from_log(spark, uri, v) for v in range(after + 1, upto + 1)]
+        if local is not None:
+            return delta_log.local_commits(local, after, upto)
         history = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where(
             f"version > {after} AND version <= {upto}"
         )
@@ -260,12 +263,7 @@ def _commit_from_log(spark: SparkSession, uri: str, version: int) -> Commit:
         text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
-    for line in text.splitlines():
-        action = json.loads(line)
-        if "commitInfo" in action:
-            info = action["commitInfo"]
-            return Commit(version, info.get("operation", ""), info.get("userMetadata"))
-    return Commit(version, "", None)
+    return delta_log.commit_of(text, version)
 
 
 def changes(spark: SparkSession, uri: str, after: int, upto: int) -> DataFrame:

@@ -30,8 +30,8 @@ from stedi_assets.publishing.build_inputs import (
 )
 from stedi_assets.publishing.flow import listed_landing
 from stedi_assets.publishing.increment_plan import change_from_commits, rebuild_costs_less
-from stedi_assets.publishing.published_records import LogCommit, commits_between, latest_commit
-from stedi_assets.storage.delta_tables import Commit
+from stedi_assets.publishing.published_records import commits_between, latest_commit
+from stedi_assets.storage.delta_log import Commit
 from stedi_assets.storage.landing_store import LandingStore
 from stedi_assets.tables.catalogue import written_before
 
@@ -127,7 +127,7 @@ def _inputs(lake: LakeResource, store: LandingStore, builder: type[Builder]) -> 
     return inputs_of(landing, commits, lake.build_settings())
 
 
-def _as_pair(commit: LogCommit | None) -> tuple[int, str | None] | None:
+def _as_pair(commit: Commit | None) -> tuple[int, str | None] | None:
     return (commit.version, commit.user_metadata) if commit else None
 
 
@@ -200,8 +200,7 @@ def _rewritten_upstream(store: LandingStore, record: BuildRecord, inputs: BuildI
         if before == now or before is None or now is None:
             continue
         commits = commits_between(store, path, before, now)
-        as_read = [Commit(c.version, c.operation, c.user_metadata) for c in commits or []]
-        if commits is None or change_from_commits(before, now, as_read) is None:
+        if commits is None or change_from_commits(before, now, commits) is None:
             return path
     return ""
 
