@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: help setup lock snapshot demo demo-s3 test test-all lint docs sql erase ui bench bench-large bench-huge profile clean
+.PHONY: help setup lock snapshot demo demo-s3 test test-all lint docs sql erase ui bench bench-large bench-huge bench-ui profile clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ lint: setup ## ruff check and format check, and dg check defs (the definitions l
 
 bench: setup ## The project (cold; warm on Spark Connect; after new files) vs bare PySpark vs DuckDB at 1x and 10x
 	$(BIN)/python benchmarks/run.py --sizes 1 10 --repeats 1 --warm --increment
+
+bench-ui: setup ## Under `make ui` on the demo lake: seconds from new files to machine_learning_curated, 5 rounds
+	$(BIN)/python benchmarks/run_ui.py --rounds 5
 
 profile: setup ## Where one full run's time goes: per asset, wall s, Spark jobs, s in jobs, checks, writes
 	$(BIN)/python benchmarks/run_profile.py

@@ -596,13 +596,14 @@ def giant_table(results: list[SizeResult]) -> str:
 
 RESULTS_HEADER = """# Benchmark results
 
-Written by `benchmarks/run.py` and `benchmarks/run_huge.py`, one section per command (`make
-bench`, `make bench-large`, `make bench-huge`); a run replaces its own section. In each, all
-three are measured in the same run on the same files; times are medians, peak memory is the
-largest resident size of the whole process tree (the JVM included; a child forked but not yet
-`exec`ed shares its parent's pages and is not counted again). 1 = the project (`dg launch`,
-every check, Delta); 2 = bare PySpark (the contract as a plain script, no Dagster, no checks,
-Parquet); 3 = DuckDB (the contract in SQL, exact).
+Written by `benchmarks/run.py`, `benchmarks/run_huge.py` and `benchmarks/run_ui.py`, one
+section per command (`make bench`, `make bench-large`, `make bench-huge`, `make bench-ui`); a
+run replaces its own section. In each section of the first two, all three are measured in the
+same run on the same files; times are medians, peak memory is the largest resident size of the
+whole process tree (the JVM included; a child forked but not yet `exec`ed shares its parent's
+pages and is not counted again). 1 = the project (`dg launch`, every check, Delta); 2 = bare
+PySpark (the contract as a plain script, no Dagster, no checks, Parquet); 3 = DuckDB (the
+contract in SQL, exact).
 """
 SECTION_MARK = "<!-- section: {} -->"
 
