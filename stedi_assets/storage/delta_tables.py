@@ -233,11 +233,10 @@ def commits_since(spark: SparkSession, uri: str, after: int, upto: int) -> list[
     longer holds them all (Delta cleans up log files older than its log retention)."""
     if upto <= after:
         return []
-    local = delta_log.local_log(uri)
     try:
         if getattr(spark, "_jsparkSession", None) is not None:
             return [_commit_from_log(spark, uri, v) for v in range(after + 1, upto + 1)]
-        if local is not None:
+        if (local := delta_log.local_log(uri)) is not None:
             return delta_log.local_commits(local, after, upto)
         history = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where(
             f"version > {after} AND version <= {upto}"
