@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from stedi_assets.storage import delta_log, delta_tables
+from stedi_assets.storage.landing_store import FolderLandingStore
 
 
 class ServerNeverAsked:
@@ -49,8 +50,7 @@ def test_a_log_that_no_longer_holds_a_commit_or_no_table_at_all(table: str, tmp_
 
 
 def test_only_a_table_on_this_machines_disk_is_read_from_its_files() -> None:
-    assert delta_log.local_log("/lake/customer/trusted") == Path(
-        "/lake/customer/trusted/_delta_log"
-    )
-    assert delta_log.local_log("file:///lake/t") == Path("/lake/t/_delta_log")
-    assert delta_log.local_log("s3a://bucket/lake/customer/trusted") is None
+    for uri in ("/lake/customer/trusted", "file:///lake/customer/trusted"):
+        files, path = delta_log.on_local_disk(uri) or (None, "")
+        assert files == FolderLandingStore(Path("/lake/customer")) and path == "trusted", uri
+    assert delta_log.on_local_disk("s3a://bucket/lake/customer/trusted") is None

@@ -3,18 +3,20 @@
 A commit is the JSON file `_delta_log/<version, 20 digits>.json`; what it did and the metadata
 the lake records in it (`userMetadata`: a build record, a companion's marker) are in its
 `commitInfo` action. The landing sensor and `stedi status` read published tables this way
-through a `LandingStore` (`publishing.published_records`); a Spark Connect client reads the
-tables of a lake on this machine's disk this way (`delta_tables`): asking the server
-(`DESCRIBE HISTORY`) is a Spark job and a round trip per question.
+through the lake's `LandingStore` (a folder or S3); a Spark Connect client reads the tables of a
+lake on this machine's disk this way (`delta_tables`): asking the server (`DESCRIBE HISTORY`)
+is a Spark job and a round trip per question.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from stedi_assets.storage.landing_store import FolderLandingStore
 
 COMMIT_FILE = re.compile(r"(?:^|/)(\d{20})\.json$")
 """A commit's file name (or key): its version is the number. Delta writes a commit under a
@@ -45,36 +47,54 @@ def commit_of(content: bytes | str, version: int) -> Commit:
     return Commit(version, "", None)
 
 
-def local_log(uri: str) -> Path | None:
-    """The `_delta_log` folder of the table at `uri` when the table is on this machine's disk
-    (a path, or a `file:` URI); None for a table in object storage (`s3a://`)."""
-    if uri.startswith("file:"):
-        return Path(uri.removeprefix("file:").removeprefix("//")) / "_delta_log"
-    if "://" in uri:
+class LogFiles(Protocol):
+    """Where a table's log files are read from: a `LandingStore` (a folder or S3) is one."""
+
+    def list_keys(self, prefix: str, start_after: str = "") -> list[str]: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def read_if_exists(self, key: str) -> bytes | None: ...
+
+
+def latest_commit(files: LogFiles, path: str) -> Commit | None:
+    """The latest commit of the table at `path` (relative to `files`); None before its first.
+    Its log is listed from its last checkpoint on, so a long log is not listed whole."""
+    log = f"{path}/_delta_log/"
+    start_after = ""
+    checkpoint = files.read_if_exists(log + "_last_checkpoint")
+    if checkpoint and (version := int(json.loads(checkpoint)["version"])) > 0:
+        start_after = f"{log}{version - 1:020d}.json"  # the checkpoint's own commit, and later
+    commits = [
+        (int(match.group(1)), key)
+        for key in files.list_keys(log, start_after)
+        if (match := COMMIT_FILE.search(key))
+    ]
+    if not commits:
         return None
-    return Path(uri) / "_delta_log"
+    version, key = max(commits)
+    return commit_of(files.read(key), version)
 
 
-def latest_local_commit(log: Path) -> Commit | None:
-    """The latest commit of the table whose log is the folder `log`; None before its first."""
-    try:
-        names = os.listdir(log)
-    except FileNotFoundError:
-        return None
-    versions = [int(match.group(1)) for name in names if (match := COMMIT_FILE.search(name))]
-    if not versions:
-        return None
-    latest = max(versions)
-    return commit_of((log / f"{latest:020d}.json").read_bytes(), latest)
-
-
-def local_commits(log: Path, after: int, upto: int) -> list[Commit] | None:
-    """The commits after version `after` up to `upto`, oldest first; None when the log no
-    longer holds them all (Delta cleans up log files older than its log retention)."""
+def commits_between(files: LogFiles, path: str, after: int, upto: int) -> list[Commit] | None:
+    """The commits of the table at `path` after version `after` up to `upto`, oldest first;
+    None when the log no longer holds them all (Delta cleans up log files older than its log
+    retention)."""
     found = []
     for version in range(after + 1, upto + 1):
-        try:
-            found.append(commit_of((log / f"{version:020d}.json").read_bytes(), version))
-        except FileNotFoundError:
+        content = files.read_if_exists(f"{path}/_delta_log/{version:020d}.json")
+        if content is None:
             return None
+        found.append(commit_of(content, version))
     return found
+
+
+def on_local_disk(uri: str) -> tuple[LogFiles, str] | None:
+    """The log files of the table at `uri` and its path among them when the table is on this
+    machine's disk (a path, or a `file:` URI); None for a table in object storage (`s3a://`)."""
+    if uri.startswith("file:"):
+        uri = uri.removeprefix("file:").removeprefix("//")
+    elif "://" in uri:
+        return None
+    table = Path(uri)
+    return FolderLandingStore(table.parent), table.name

@@ -216,10 +216,10 @@ def latest_commit(spark: SparkSession, uri: str) -> tuple[int, str | None] | Non
     (`DESCRIBE HISTORY`, one job) for one in object storage."""
     jvm_session = getattr(spark, "_jsparkSession", None)
     if jvm_session is None:
-        log = delta_log.local_log(uri)
-        if log is None:
+        local = delta_log.on_local_disk(uri)
+        if local is None:
             return _latest_commit_from_history(spark, uri)
-        commit = delta_log.latest_local_commit(log)
+        commit = delta_log.latest_commit(*local)
         return (commit.version, commit.user_metadata) if commit else None
     if read_table_if_exists(spark, uri) is None:
         return None
@@ -236,8 +236,8 @@ def commits_since(spark: SparkSession, uri: str, after: int, upto: int) -> list[
     try:
         if getattr(spark, "_jsparkSession", None) is not None:
             return [_commit_from_log(spark, uri, v) for v in range(after + 1, upto + 1)]
-        if (local := delta_log.local_log(uri)) is not None:
-            return delta_log.local_commits(local, after, upto)
+        if (local := delta_log.on_local_disk(uri)) is not None:
+            return delta_log.commits_between(*local, after, upto)
         history = spark.sql(f"DESCRIBE HISTORY {_table(uri)}").where(
             f"version > {after} AND version <= {upto}"
         )

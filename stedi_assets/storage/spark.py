@@ -81,8 +81,8 @@ def server_config() -> dict[str, str]:
         # are a few versions long, so one task per core is faster.
         "spark.databricks.delta.snapshotPartitions": str(os.cpu_count() or 1),
         # Delta copies a small table's file list into each commit's checksum, computed by a
-        # Spark job after the commit (one per write, 12 of a 1x run's); the lake's readers
-        # list a table's files from its log, so the copy saves them nothing.
+        # Spark job after the commit (one per write, 12 of a new 1x lake's build); without it
+        # a run on existing tables makes as many jobs as with it (`make profile`).
         "spark.databricks.delta.allFilesInCrc.enabled": "false",
         # Adaptive execution re-plans each shuffle query stage by stage, one Spark job per
         # stage: 144 jobs for a 1x run against 88 without, in the same seconds (`make

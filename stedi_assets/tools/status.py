@@ -30,8 +30,7 @@ from stedi_assets.publishing.build_inputs import (
 )
 from stedi_assets.publishing.flow import listed_landing
 from stedi_assets.publishing.increment_plan import change_from_commits, rebuild_costs_less
-from stedi_assets.publishing.published_records import commits_between, latest_commit
-from stedi_assets.storage.delta_log import Commit
+from stedi_assets.storage.delta_log import Commit, commits_between, latest_commit
 from stedi_assets.storage.landing_store import LandingStore
 from stedi_assets.tables.catalogue import written_before
 
@@ -110,7 +109,7 @@ def _table_status(
     lake: LakeResource, store: LandingStore, builder: type[Builder], latest_time_ms: int
 ) -> TableStatus:
     table = builder.table
-    commit = latest_commit(store, table.table)
+    commit = latest_commit(store, table.table.path)
     if commit is None:
         return TableStatus(table.name, None, None, None, FULL_BUILD, "not published yet")
     record = BuildRecord.from_json(commit.user_metadata)
@@ -122,7 +121,7 @@ def _table_status(
 def _inputs(lake: LakeResource, store: LandingStore, builder: type[Builder]) -> BuildInputs:
     landing = listed_landing(store, lake.layout, builder.sources)
     commits = {
-        table.path: _as_pair(latest_commit(store, table)) for table in builder.sources.tables
+        table.path: _as_pair(latest_commit(store, table.path)) for table in builder.sources.tables
     }
     return inputs_of(landing, commits, lake.build_settings())
 
@@ -186,7 +185,7 @@ def _unmarked_companion(store: LandingStore, builder: type[Builder], record: Bui
     when there is none."""
     marker = companion_marker(record.inputs)
     for companion in written_before(builder.table.table):
-        commit = latest_commit(store, companion)
+        commit = latest_commit(store, companion.path)
         if commit is None or commit.user_metadata != marker:
             return companion.path
     return ""
