@@ -184,6 +184,32 @@ def test_a_threshold_between_two_tables_increments_the_larger_and_rebuilds_the_s
     assert rebuilt["machine_learning_curated"] is True
 
 
+def test_on_a_warm_spark_server_a_small_reading_table_grows_by_an_increment(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    """With the default threshold on a Spark Connect server (`make ui`), a new phone-reading
+    file grows accelerometer_trusted by an increment, small as it is, and still rebuilds the
+    small machine_learning_curated, as the status says."""
+    warm = {
+        **HAND_MADE_TIMES,
+        "increment_min_rows": DEFAULT_INCREMENT_MIN_ROWS,
+        "reading_increments_at_any_size": True,
+    }
+    write(built_lake, "accelerometer", "a-warm.json", [reading("ann@x.com", 29)])
+    lake = lake_for_tests(built_lake, **warm)
+    status = {
+        found.name: found.next_run
+        for found in lake_status(lake, FolderLandingStore(built_lake), int(time.time() * 1000))
+    }
+    assert status["accelerometer_trusted"] == INCREMENT
+    assert status["machine_learning_curated"] == FULL_BUILD
+
+    rebuilt = rebuilt_flags(materialize_lake(built_lake, spark, **warm))
+    assert rebuilt["accelerometer_trusted"] is False
+    assert rebuilt["machine_learning_curated"] is True
+    assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
+
+
 def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
     write(built_lake, "customer", "c.json", [*CUSTOMERS[:1]])  # bob's record is gone
     what, why = status_of(built_lake)["customer_trusted"]

@@ -119,6 +119,9 @@ STEP_TRAINER = LandingSource(
     ),
 )
 
+SENSOR_READING_SOURCES = (ACCELEROMETER.name, STEP_TRAINER.name)
+"""The sources of sensor readings: nearly every landing line, what a rebuild parses the most of."""
+
 LANDING_SOURCES_BY_NAME = {
     source.name: source for source in (CUSTOMER, ACCELEROMETER, STEP_TRAINER)
 }

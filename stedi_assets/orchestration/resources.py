@@ -12,6 +12,7 @@ from dagster_pyspark import PySparkResource
 
 from stedi_assets import settings
 from stedi_assets.contract import plausibility
+from stedi_assets.contract.landing import SENSOR_READING_SOURCES
 from stedi_assets.publishing.build_inputs import secret_digest
 from stedi_assets.storage.glue import GlueCatalog
 from stedi_assets.storage.hardening import private_process
@@ -91,10 +92,20 @@ class LakeResource(dg.ConfigurableResource):
     increment_min_rows: int = settings.DEFAULT_INCREMENT_MIN_ROWS
     """A changed table with fewer rows is rebuilt rather than incremented
     (`STEDI_INCREMENT_MIN_ROWS`)."""
+    reading_increments_at_any_size: bool = False
+    """The tables of sensor readings grow by increments whatever their size
+    (`settings.reading_increments_at_any_size`: on a warm Spark Connect server)."""
 
     @property
     def layout(self) -> LakeLayout:
         return LakeLayout(self.root)
+
+    def increment_min_rows_for(self, landing_source: str | None) -> int:
+        """The rows below which the table built from `landing_source` (None: a curated table)
+        is rebuilt rather than incremented when it changes."""
+        if self.reading_increments_at_any_size and landing_source in SENSOR_READING_SOURCES:
+            return 0
+        return self.increment_min_rows
 
     def plausible_ranges(self) -> plausibility.PlausibleRanges:
         """The ranges outside which a value is quarantined, as of now."""
@@ -151,6 +162,7 @@ def lake_resource() -> LakeResource:
         history_retention_hours=settings.history_retention_hours(),
         full_refresh=settings.full_refresh(),
         increment_min_rows=settings.increment_min_rows(),
+        reading_increments_at_any_size=settings.reading_increments_at_any_size(),
         erasure_salt=from_environment("STEDI_ERASURE_SALT"),
         **plausible,
     )

@@ -147,10 +147,11 @@ def _planned_increment(
     if record is None:
         return None
     (version, latest_time_ms), table, layout = published, builder.table, lake_resource.layout
-    if rebuild_costs_less(record.row_count, lake_resource.increment_min_rows):
+    min_rows = lake_resource.increment_min_rows_for(table.landing_source)
+    if rebuild_costs_less(record.row_count, min_rows):
         context.log.info(
             f"{table.name}: a full build rather than an increment: {record.row_count:,} rows, "
-            f"fewer than STEDI_INCREMENT_MIN_ROWS ({lake_resource.increment_min_rows:,})"
+            f"fewer than STEDI_INCREMENT_MIN_ROWS ({min_rows:,})"
         )
         return None
     return plan_increment(

@@ -94,6 +94,7 @@ def _resolved_lake():
         erasure_salt=settings.erasure_salt(),
         full_refresh=settings.full_refresh(),
         increment_min_rows=settings.increment_min_rows(),
+        reading_increments_at_any_size=settings.reading_increments_at_any_size(),
         **settings.plausibility_overrides(),
     )
 

@@ -66,7 +66,8 @@ def lake_status(lake: LakeResource, store: LandingStore, now_ms: int) -> list[Ta
         status = _table_status(lake, store, builder, latest_time_ms)
         upstream = [name for name in _upstream_zone_tables(builder) if name in changing]
         if upstream and status.next_run == REUSE:
-            status = _follows(status, upstream, lake)
+            min_rows = lake.increment_min_rows_for(builder.table.landing_source)
+            status = _follows(status, upstream, min_rows)
         if status.next_run != REUSE:
             changing.append(builder.table.name)
         found.append(status)
@@ -82,15 +83,15 @@ def _upstream_zone_tables(builder: type[Builder]) -> list[str]:
     ]
 
 
-def _follows(status: TableStatus, upstream: Sequence[str], lake: LakeResource) -> TableStatus:
+def _follows(status: TableStatus, upstream: Sequence[str], min_rows: int) -> TableStatus:
     """A reused table downstream of tables a run changes: it changes after them if their rows
     change (a rebuild with the same rows leaves it reused), by a rebuild when it is small, else
     by an increment if what they publish allows one: decided once they are published."""
     tables = ", ".join(upstream)
     reason = f"what {tables} change{'s' if len(upstream) == 1 else ''}"
-    if status.rows is not None and rebuild_costs_less(status.rows, lake.increment_min_rows):
-        next_run = FULL_BUILD
-        reason = f"{reason}, if rows change; {_smaller_than_an_increment_pays(status.rows, lake)}"
+    if status.rows is not None and rebuild_costs_less(status.rows, min_rows):
+        smaller = _smaller_than_an_increment_pays(status.rows, min_rows)
+        next_run, reason = FULL_BUILD, f"{reason}, if rows change; {smaller}"
     else:
         next_run, reason = INCREMENT, f"{reason} (decided once published)"
     return TableStatus(
@@ -98,9 +99,9 @@ def _follows(status: TableStatus, upstream: Sequence[str], lake: LakeResource) -
     )
 
 
-def _smaller_than_an_increment_pays(rows: int, lake: LakeResource) -> str:
+def _smaller_than_an_increment_pays(rows: int, min_rows: int) -> str:
     return (
-        f"{rows:,} rows, fewer than STEDI_INCREMENT_MIN_ROWS ({lake.increment_min_rows:,}): "
+        f"{rows:,} rows, fewer than STEDI_INCREMENT_MIN_ROWS ({min_rows:,}): "
         "a rebuild costs less than an increment"
     )
 
@@ -148,8 +149,9 @@ def _next_run(
     files = added_files(record, inputs, source, latest_time_ms)
     if files is None:
         return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
-    if rebuild_costs_less(record.row_count, lake.increment_min_rows):
-        return FULL_BUILD, _smaller_than_an_increment_pays(record.row_count, lake)
+    min_rows = lake.increment_min_rows_for(source)
+    if rebuild_costs_less(record.row_count, min_rows):
+        return FULL_BUILD, _smaller_than_an_increment_pays(record.row_count, min_rows)
     unmarked = _unmarked_companion(store, builder, record)
     if unmarked:
         return FULL_BUILD, f"a run stopped after writing {unmarked} but before the table"
