@@ -9,9 +9,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.builds.builder import Builder
+from stedi_assets.builds.time_range import at_times_of
 from stedi_assets.contract import privacy
 from stedi_assets.contract.changes import changed_keys, new_training_pairs
 from stedi_assets.contract.customers import build_customers_curated
+from stedi_assets.contract.landing import ACCELEROMETER, STEP_TRAINER
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.publishing.increment_plan import Increment
 from stedi_assets.publishing.publication import Publication, Sources
@@ -29,10 +31,19 @@ CUSTOMERS = CUSTOMER_TRUSTED.table
 PHONE_READINGS = ACCELEROMETER_TRUSTED.table
 DEVICE_READINGS = STEP_TRAINER_TRUSTED.table
 CURATED_CUSTOMERS = CUSTOMERS_CURATED.table
+DEVICE_TIME, PHONE_TIME = STEP_TRAINER.reading_time, ACCELEROMETER.reading_time
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames)
+
+
+def _pairs_outside(pairs: DataFrame, device_readings: DataFrame, few: bool) -> DataFrame:
+    """`privacy.pairs_outside`; when the `pairs` are few (an increment's), only the device
+    readings within their times are read."""
+    if few:
+        device_readings = at_times_of(device_readings, DEVICE_TIME, pairs, DEVICE_TIME)
+    return privacy.pairs_outside(pairs, device_readings, few=few)
 
 
 class CustomersCuratedBuilder(Builder):
@@ -110,7 +121,7 @@ class MachineLearningCuratedBuilder(Builder):
         judged_again = devices is not None and not devices.additions_only
         return Publication(
             pairs,
-            lambda rows: privacy.pairs_outside(rows, device_readings, few=few and not judged_again),
+            lambda rows: _pairs_outside(rows, device_readings, few=few and not judged_again),
             key=["serialNumber"],
             removed_keys=serials.join(
                 self._carried_before(increment, customers), "serialNumber", "left_semi"
@@ -164,15 +175,20 @@ class MachineLearningCuratedBuilder(Builder):
         (added_devices, device_readings), (added_phones, phone_readings) = devices, phones
         recomputed = F.broadcast(serials)
         devices_paired = added_devices.join(recomputed, "serialNumber", "left_anti")
-        if not serials.isEmpty():
+        if serials.isEmpty():  # only added device readings: phone readings at their times
+            phones_met = at_times_of(phone_readings, PHONE_TIME, devices_paired, DEVICE_TIME)
+        else:  # and every reading of devices paired again: every phone reading
             devices_paired = devices_paired.unionByName(
                 device_readings.join(recomputed, "serialNumber", "left_semi")
             )
+            phones_met = phone_readings
         earlier_devices = increment.before(self.spark, self.layout, DEVICE_READINGS)
         return new_training_pairs(
-            earlier_devices.join(recomputed, "serialNumber", "left_anti"),
+            at_times_of(earlier_devices, DEVICE_TIME, added_phones, PHONE_TIME).join(
+                recomputed, "serialNumber", "left_anti"
+            ),
             devices_paired,
-            phone_readings,
+            phones_met,
             added_phones,
             customers,
         )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.builds.builder import Builder
+from stedi_assets.builds.time_range import at_times_of
 from stedi_assets.contract import privacy
-from stedi_assets.contract.accounting import KEPT, TrustedBuild
+from stedi_assets.contract.accounting import KEPT, TrustedBuild, valid_records
 from stedi_assets.contract.changes import changed_keys, reclassified, with_reclassified
 from stedi_assets.contract.customers import (
     build_customer_trusted,
@@ -48,6 +50,26 @@ from stedi_assets.tables.trusted import (
 CUSTOMERS = CUSTOMER_TRUSTED.table
 
 
+@dataclass(frozen=True)
+class ReadBefore:
+    """The records of a reading source that the builds before an increment read."""
+
+    records: DataFrame
+    at_new_times: DataFrame
+    """Those at times within the new lines' (`time_range.at_times_of`): all a new record can
+    be a duplicate of."""
+    few: bool
+    """Whether the new files are few enough to broadcast their records."""
+
+
+def _duplicates_among(read_before: ReadBefore | None) -> tuple[DataFrame | None, bool]:
+    """What a reading build matches new records with (`read_before`, `few` of
+    `accounting.distinct_records`): nothing for a full build."""
+    if read_before is None:
+        return None, False
+    return read_before.at_new_times, read_before.few
+
+
 class TrustedBuilder(Builder):
     """A trusted table: its landing source's lines, parsed by the contract, with the lines of
     people the erasure log names dropped. An increment parses the files added alone."""
@@ -79,17 +101,20 @@ class TrustedBuilder(Builder):
 
     def new_lines(
         self, source: LandingSource, files: Sequence[LandingFile], increment: Increment | None
-    ) -> tuple[DataFrame, DataFrame | None, bool]:
+    ) -> tuple[DataFrame, ReadBefore | None]:
         """A reading source's parsed landing lines: of every file for a build; for an
-        increment, of the files added since alone, with the records the earlier builds read,
-        and whether the new files are few enough to broadcast their records."""
+        increment, of the files added since alone, with what the earlier builds read."""
         ranges = self.lake.plausible_ranges()
         parsed = load_landing(self.spark, self.uris(files), source, ranges, erased=self.erased())
         if increment is None:
-            return parsed, None, False
-        read_before = delta_tables.read_version(self.spark, self.layout.parsed(source.name))
-        few = sum(file.size for file in files) <= FEW_NEW_BYTES
-        return parsed, read_before, few
+            return parsed, None
+        records = delta_tables.read_version(self.spark, self.layout.parsed(source.name))
+        time = source.reading_time
+        return parsed, ReadBefore(
+            records=records,
+            at_new_times=at_times_of(records, time, valid_records(parsed), time),
+            few=sum(file.size for file in files) <= FEW_NEW_BYTES,
+        )
 
 
 class CustomerTrustedBuilder(TrustedBuilder):
@@ -173,8 +198,10 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             else delta_tables.read_table(spark, CUSTOMER_TRUSTED.uri(layout))
         )
         consent = phone_consent(customers)
-        parsed, read_before, few = self.new_lines(ACCELEROMETER, files, increment)
-        readings = build_accelerometer_trusted(parsed, consent, since_consent, read_before, few)
+        parsed, read_before = self.new_lines(ACCELEROMETER, files, increment)
+        readings = build_accelerometer_trusted(
+            parsed, consent, since_consent, *_duplicates_among(read_before)
+        )
         consent_changed = increment is not None and increment.changed(CUSTOMERS) is not None
         consent_before = (
             phone_consent(increment.before(spark, layout, CUSTOMERS))
@@ -183,7 +210,7 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
         )
         readings, users = _reading_increment(
             readings,
-            read_before,
+            read_before.records if read_before else None,
             "user",
             (consent_before, consent),
             phone_disposition(since_consent),
@@ -221,9 +248,9 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
             for table in DEVICE_OWNER_TABLES
         )
         attribution = device_attribution(current, curated)
-        parsed, read_before, few = self.new_lines(STEP_TRAINER, files, increment)
+        parsed, read_before = self.new_lines(STEP_TRAINER, files, increment)
         device_readings = build_step_trainer_trusted(
-            parsed, attribution, since_consent, read_before, few
+            parsed, attribution, since_consent, *_duplicates_among(read_before)
         )
         owners_changed = increment is not None and any(
             increment.changed(table) is not None for table in DEVICE_OWNER_TABLES
@@ -237,7 +264,7 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
         )
         device_readings, serials = _reading_increment(
             device_readings,
-            read_before,
+            read_before.records if read_before else None,
             "serialNumber",
             (attribution_before, attribution),
             device_disposition(since_consent),

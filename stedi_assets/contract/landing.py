@@ -72,6 +72,12 @@ class LandingSource:
     def spark_schema(self) -> T.StructType:
         return T.StructType([T.StructField(f.name, f.spark_type) for f in self.fields])
 
+    @property
+    def reading_time(self) -> str:
+        """The field of a reading's time: a reading source's one time field."""
+        (time,) = (field.name for field in self.fields if field.measure == TIME)
+        return time
+
 
 def _fields(*specs: tuple) -> tuple[LandingField, ...]:
     """Fields from (name, Spark type, required[, measure]) tuples."""

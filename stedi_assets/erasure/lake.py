@@ -126,8 +126,9 @@ def vacuum_lake(spark: SparkSession, lake: LakeLayout, retention_hours: float) -
     vacuumed = []
     with _session_conf(spark, settings):
         for table in (*PERSONAL_TABLES, ERASURE_LOG):
-            if delta_tables.read_table_if_exists(spark, table.uri(lake)) is not None:
-                delta_tables.with_table_properties(spark, table.uri(lake))
+            rows = delta_tables.read_table_if_exists(spark, table.uri(lake))
+            if rows is not None:
+                delta_tables.with_table_properties(spark, table.uri(lake), rows.columns)
                 delta_tables.vacuum(spark, table.uri(lake), retention_hours)
                 vacuumed.append(table.path)
     return vacuumed

@@ -58,21 +58,37 @@ TABLE_PROPERTIES = {
 rows they changed (a table that reads another reads what changed since, `docs/incremental.md`);
 rows a change removes are rewritten out of their files, never marked deleted (deletion vectors
 are a reader feature that `deltalake`, and so pandas' and polars' Delta readers, cannot read);
-and no column statistics go into the log (they would copy personal values, an email's min and
-max, into log files that outlive an erasure's vacuum). Sessions give them to new tables
-(`storage.spark.SESSION_SETTINGS`); `with_table_properties` to older ones."""
+and no column statistics go into the log but a reading's time (`STATS_COLUMNS`): others would
+copy personal values, an email's min and max, into log files that outlive an erasure's vacuum.
+Sessions give them to new tables (`storage.spark.SESSION_SETTINGS`); `with_table_properties` to
+older ones."""
+
+STATS_COLUMNS = ("timestamp", "sensorReadingTime")
+"""The columns whose range in each file the log does keep, in a table that has one: a reading's
+time, which names no one. An increment reads the readings before it within the times of the
+new ones, and Delta skips the files whose range lies outside (`docs/incremental.md`)."""
 
 READER_FEATURES_DROPPED = ("deletionVectors",)
 """Table features a table made before may have that the lake's readers cannot read: dropped
 (Delta rewrites the files that use them and keeps its log readable by older readers)."""
 
 
-def with_table_properties(spark: SparkSession, uri: str) -> bool:
-    """Give a table made before the lake set one of `TABLE_PROPERTIES` the ones it lacks, and
-    drop the reader features it has that every reader cannot read: Delta's session defaults
-    reach new tables only. Done before a full build replaces the rows, so that build's commit
-    stays the table's latest (increments read the changes after it) and writes its files
-    without statistics. Whether there is a table at `uri` (none yet: nothing to do)."""
+def table_properties(columns: Sequence[str] = ()) -> dict[str, str]:
+    """The Delta properties of a table of `columns`: `TABLE_PROPERTIES`, and statistics on
+    its `STATS_COLUMNS` alone."""
+    stats = [name for name in STATS_COLUMNS if name in columns]
+    if not stats:
+        return TABLE_PROPERTIES
+    return {**TABLE_PROPERTIES, "dataSkippingStatsColumns": ",".join(stats)}
+
+
+def with_table_properties(spark: SparkSession, uri: str, columns: Sequence[str] = ()) -> bool:
+    """Give a table made before the lake set one of its `table_properties` (for `columns`)
+    the ones it lacks, and drop the reader features it has that every reader cannot read:
+    Delta's session defaults reach new tables only. Done before a full build replaces the
+    rows, so that build's commit stays the table's latest (increments read the changes after
+    it) and writes its files with the statistics the lake keeps. Whether there is a table at
+    `uri` (none yet: nothing to do)."""
     try:
         found = spark.sql(f"SHOW TBLPROPERTIES {_table(uri)}").collect()
     except AnalysisException as error:
@@ -82,7 +98,7 @@ def with_table_properties(spark: SparkSession, uri: str) -> bool:
     properties = {row["key"]: row["value"] for row in found}
     missing = [
         f"'delta.{name}' = '{value}'"
-        for name, value in TABLE_PROPERTIES.items()
+        for name, value in table_properties(columns).items()
         if properties.get(f"delta.{name}") != value
     ]
     if missing:
@@ -109,13 +125,15 @@ def overwrite(
     Spark job even where there is no table, and the one job of the append is all a new table
     costs (`make profile`)."""
     spark = rows.sparkSession
-    exists = with_table_properties(spark, uri)
+    exists = with_table_properties(spark, uri, rows.columns)
     before = latest_commit(spark, uri) if empty else None
     writer = rows.write.format("delta")
     if exists:
         writer = writer.mode("overwrite").option("overwriteSchema", "true")
-    else:
+    else:  # the session's defaults give it TABLE_PROPERTIES; its statistics are its own
         writer = writer.mode("append")
+        for name, value in table_properties(rows.columns).items():
+            writer = writer.option(f"delta.{name}", value)
     if user_metadata is not None:
         writer = writer.option("userMetadata", user_metadata)
     writer.save(uri)
