@@ -6,16 +6,18 @@ sensor listing every `--interval` seconds, and lets the sensor's first run build
 Then, round after round, it lands one new step-trainer file and one new accelerometer file: a
 few hundred device readings and the phone readings taken at the same milliseconds (readings of
 `machine_learning_curated` as DuckDB's exact contract computes it, a second or more later, at
-times no reading had), and times from the run's records:
+times no reading had); or, with `--change consents`, one customer file withdrawing the consent
+of 10 curated customers (1 % of the lake's). It times from the run's records:
 
 - landing → request: the sensor noticing the files (at most one interval);
 - request → start: the run's process starting and loading the definitions;
 - request → published: the run request until `machine_learning_curated`'s new version is
   committed (the target: at most 20 s);
-- the run from start to end, and the rows it added to `machine_learning_curated` (read with
-  the `deltalake` reader, no second Spark).
+- the run from start to end, each of its steps, and the rows it added to (or removed from)
+  `machine_learning_curated` (read with the `deltalake` reader, no second Spark).
 
-    python benchmarks/run_ui.py [--rounds 5] [--pairs 300] [--interval 10] [--keep DIR]
+    python benchmarks/run_ui.py [--change readings|consents] [--rounds 5] [--pairs 300]
+        [--interval 10] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -38,12 +40,20 @@ import dagster as dg
 import deltalake
 import duckdb
 from duckdb_contract import run_contract
-from run import ROOT, free_port, machine, write_landing_file, write_section
+from run import (
+    ROOT,
+    free_port,
+    machine,
+    with_consent_flipped,
+    write_landing_file,
+    write_section,
+)
 
 SENSOR_TAG = {"dagster/sensor_name": "landing_files_sensor"}
 CURATED = "machine_learning_curated"
 CURATED_PATH = "step_trainer/curated"
 DEMO_CUSTOMERS = 1_000
+WITHDRAWN_PER_ROUND = 10
 TARGET_SECONDS = 20.0
 
 
@@ -56,6 +66,8 @@ class Round:
     request_to_published: float
     run_seconds: float
     rows_added: int
+    steps: dict[str, float]
+    """Seconds from each step's start to its success, by step (asset) name."""
 
 
 def paired_readings(exact: Path, pairs: int, shift_ms: int) -> tuple[list[dict], list[dict]]:
@@ -87,6 +99,20 @@ def paired_readings(exact: Path, pairs: int, shift_ms: int) -> tuple[list[dict],
         for moment, _, _, email, x, y, z in rows
     ]
     return devices, phones
+
+
+def withdrawals(exact: Path, count: int, offset: int) -> list[dict]:
+    """The records of `count` curated customers (DuckDB's exact `customers_curated` in `exact`,
+    by email from `offset`) again, a millisecond later, their consent withdrawn: every table
+    changes (the customers' readings and training pairs leave the lake)."""
+    query = f"""
+        SELECT * FROM read_parquet('{exact}/customers_curated.parquet')
+        ORDER BY email LIMIT {count} OFFSET {offset}
+    """
+    with duckdb.connect() as connection:
+        result = connection.sql(query)
+        records = [dict(zip(result.columns, row, strict=True)) for row in result.fetchall()]
+    return [with_consent_flipped(record) for record in records]
 
 
 def land(lake: Path, source: str, name: str, records: list[dict]) -> None:
@@ -131,6 +157,20 @@ def event_time(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventT
     if not entries:
         raise RuntimeError(f"run {run_id} has no {kind.value} event")
     return entries[-1].timestamp
+
+
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Seconds from each step's start to its success."""
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        step = entry.step_key or ""
+        if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
+            started[step] = entry.timestamp
+        elif step in started:
+            seconds[step] = entry.timestamp - started[step]
+    return seconds
 
 
 def published_time(instance: dg.DagsterInstance, run_id: str) -> float:
@@ -180,13 +220,20 @@ def one_round(
     lake: Path,
     exact: Path,
     number: int,
+    change: str,
     pairs: int,
 ) -> Round:
     seen = {record.dagster_run.run_id for record in sensor_runs(instance)}
     before = curated_rows(lake)
-    devices, phones = paired_readings(exact, pairs, shift_ms=number * 1_001)
-    land(lake, "step_trainer", f"new-devices-{number}.json", devices)
-    land(lake, "accelerometer", f"new-phones-{number}.json", phones)
+    if change == "consents":
+        customers = withdrawals(exact, WITHDRAWN_PER_ROUND, (number - 1) * WITHDRAWN_PER_ROUND)
+        land(lake, "customer", f"withdrawn-{number}.json", customers)
+        what = f"{len(customers)} customers withdrew their consent"
+    else:
+        devices, phones = paired_readings(exact, pairs, shift_ms=number * 1_001)
+        land(lake, "step_trainer", f"new-devices-{number}.json", devices)
+        land(lake, "accelerometer", f"new-phones-{number}.json", phones)
+        what = f"{len(devices)} device and {len(phones)} phone readings"
     landed = time.time()
     record = wait_for_new_run(instance, seen, ui, timeout=600)
     run_id = record.dagster_run.run_id
@@ -199,21 +246,23 @@ def one_round(
         request_to_published=published_time(instance, run_id) - requested,
         run_seconds=ended - started,
         rows_added=curated_rows(lake) - before,
+        steps=step_seconds(instance, run_id),
     )
-    print(f"round {number}: {len(devices)} device and {len(phones)} phone readings: {result}")
+    print(f"round {number}: {what}: {result}", flush=True)
     return result
 
 
 def rounds_table(rounds: list[Round]) -> str:
     lines = [
         "| round | landing → run request, s | request → run start, s | request → "
-        f"`{CURATED}` published, s | run, start to end, s | rows added |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"`{CURATED}` published, s | run, start to end, s | rows added | steps, s |",
+        "|---:|---:|---:|---:|---:|---:|---|",
     ]
     for number, r in enumerate(rounds, start=1):
+        steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in r.steps.items())
         lines.append(
             f"| {number} | {r.landed_to_request:.1f} | {r.request_to_start:.1f} | "
-            f"{r.request_to_published:.1f} | {r.run_seconds:.1f} | {r.rows_added:,} |"
+            f"{r.request_to_published:.1f} | {r.run_seconds:.1f} | {r.rows_added:,} | {steps} |"
         )
     median = statistics.median(r.request_to_published for r in rounds)
     worst = max(r.request_to_published for r in rounds)
@@ -227,6 +276,7 @@ def rounds_table(rounds: list[Round]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--change", choices=("readings", "consents"), default="readings")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=300, help="device readings per new file")
     parser.add_argument("--interval", type=int, default=10, help="the sensor's interval, s")
@@ -249,7 +299,7 @@ def main() -> None:
             first = wait_for_new_run(instance, set(), ui, timeout=900)
             print(f"first run (every table): {first.dagster_run.run_id}", flush=True)
             rounds = [
-                one_round(instance, ui, lake, exact, number, args.pairs)
+                one_round(instance, ui, lake, exact, number, args.change, args.pairs)
                 for number in range(1, args.rounds + 1)
             ]
     if not args.keep:
@@ -261,11 +311,24 @@ def main() -> None:
         f"## `{command}`\n\n"
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
         f"Under `make ui` on the demo lake ({DEMO_CUSTOMERS:,} customers), the sensor listing "
-        f"every {args.interval} s: each round lands {args.pairs} device readings and the phone "
-        "readings at the same milliseconds as two new files.\n\n" + rounds_table(rounds) + "\n"
+        f"every {args.interval} s: {_what_each_round_lands(args)}.\n\n"
+        + rounds_table(rounds)
+        + "\n"
     )
     write_section(ROOT / "benchmarks" / "results.md", command, section)
     print("\n" + rounds_table(rounds))
+
+
+def _what_each_round_lands(args: argparse.Namespace) -> str:
+    if args.change == "consents":
+        return (
+            f"each round lands a customer file withdrawing the consent of "
+            f"{WITHDRAWN_PER_ROUND} curated customers"
+        )
+    return (
+        f"each round lands {args.pairs} device readings and the phone readings at the same "
+        "milliseconds as two new files"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def test_the_fixed_changes_pass_the_contract_and_change_what_they_say(tmp_path: 
     lake = tmp_path / "lake"
     write_sample_landing(lake, 60, 11)
     before = run_contract(lake, tmp_path / "before")
-    written = run_huge.next_day_readings_file(
+    written = run_huge.readings_a_day_later_file(
         tmp_path / "before", lake / "accelerometer" / "landing" / "next-day.json", count=50
     )
     withdrawn = run_huge.withdrawn_consents_file(
@@ -50,3 +50,21 @@ def test_the_fixed_changes_pass_the_contract_and_change_what_they_say(tmp_path: 
     assert not new & readings_before
     assert {r for r in new if r[0] not in gone} <= readings_after
     assert {r for r in new if r[0] in gone} and not {r for r in readings_after if r[0] in gone}
+
+
+def test_the_next_days_readings_are_all_kept_and_later_than_every_reading(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    write_sample_landing(lake, 60, 11)
+    run_contract(lake, tmp_path / "before")
+    written = run_huge.following_day_readings_file(
+        tmp_path / "before", lake / "accelerometer" / "landing" / "following-day.json", count=50
+    )
+    run_contract(lake, tmp_path / "after")
+
+    readings_before = rows(tmp_path / "before", "accelerometer_trusted", '"user", "timestamp"')
+    readings_after = rows(tmp_path / "after", "accelerometer_trusted", '"user", "timestamp"')
+    new = readings_after - readings_before
+    latest = max(time for _, time in readings_before)
+    assert written == len(new) == 50
+    assert all(latest + run_huge.ONE_DAY_MS <= time < latest + 2 * run_huge.ONE_DAY_MS
+               for _, time in new)  # fmt: skip

@@ -48,8 +48,37 @@ def test_the_new_pairs_pass_the_contract_and_reach_machine_learning_curated(
     assert after["machine_learning_curated"] == before["machine_learning_curated"] + 40
 
 
+def curated_emails(out: Path) -> set[str]:
+    with duckdb.connect() as con:
+        table = f"read_parquet('{out / 'customers_curated'}.parquet')"
+        return {email for (email,) in con.sql(f"SELECT email FROM {table}").fetchall()}
+
+
+def test_a_consent_round_withdraws_curated_customers_and_their_training_pairs(
+    tmp_path: Path,
+) -> None:
+    lake = tmp_path / "lake"
+    write_sample_landing(lake, 120, 11)
+    before = run_contract(lake, tmp_path / "before")
+    first = run_ui.withdrawals(tmp_path / "before", count=3, offset=0)
+    second = run_ui.withdrawals(tmp_path / "before", count=3, offset=3)
+    run_ui.land(lake, "customer", "withdrawn-1.json", first)
+    after = run_contract(lake, tmp_path / "after")
+
+    withdrawn = {customer["email"] for customer in first}
+    assert len(withdrawn) == 3 and not withdrawn & {c["email"] for c in second}
+    assert all(customer["shareWithResearchAsOfDate"] is None for customer in first)
+    assert curated_emails(tmp_path / "before") - curated_emails(tmp_path / "after") == withdrawn
+    assert after["customers_curated"] == before["customers_curated"] - 3
+    assert after["machine_learning_curated"] < before["machine_learning_curated"]
+
+
 def test_the_table_says_whether_the_target_was_met() -> None:
-    quick = run_ui.Round(9.0, 3.0, 12.0, 10.0, 250)
-    slow = run_ui.Round(9.0, 3.0, 25.0, 22.0, 250)
+    steps = {"accelerometer_trusted": 3.9, "machine_learning_curated": 2.5}
+    quick = run_ui.Round(9.0, 3.0, 12.0, 10.0, 250, steps)
+    slow = run_ui.Round(9.0, 3.0, 25.0, 22.0, 250, steps)
     assert "target ≤ 20 s: met" in run_ui.rounds_table([quick, quick])
     assert "at most 25.0 s (target ≤ 20 s: missed)" in run_ui.rounds_table([quick, slow])
+    assert "| accelerometer_trusted 3.9, machine_learning_curated 2.5 |" in run_ui.rounds_table(
+        [quick]
+    )
