@@ -17,10 +17,13 @@ from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord, companion_marker
 from stedi_assets.publishing.increment_plan import (
     Increment,
+    _upstream_change,
     change_from_commits,
     rebuild_costs_less,
+    same_rows,
 )
 from stedi_assets.settings import increment_min_rows
+from stedi_assets.storage import delta_tables
 from stedi_assets.storage.delta_tables import Commit
 
 
@@ -58,6 +61,35 @@ def test_an_increment_that_removed_rows_is_not_additions_only() -> None:
 def test_a_rebuild_upstream_is_not_an_increment() -> None:
     change = change_from_commits(3, 4, [commit(4, "WRITE", record("build", 10).to_json())])
     assert change is not None and not change.increments_only and not change.additions_only
+
+
+def test_a_rebuild_whose_content_digest_is_unchanged_holds_the_same_rows() -> None:
+    built = commit(3, "WRITE", record("build", 10, content="abc").to_json())
+    again = commit(5, "WRITE", record("build", 10, content="abc").to_json())
+    other = commit(5, "WRITE", record("build", 10, content="abd").to_json())
+    unrecorded = commit(5, "WRITE", record("build", 10).to_json())
+    assert same_rows(built, again)
+    assert not same_rows(built, other) and not same_rows(built, unrecorded)
+    assert not same_rows(commit(3, "WRITE", None), commit(5, "WRITE", None))
+
+
+def test_an_upstream_table_rebuilt_with_the_same_rows_did_not_change(
+    spark: SparkSession, tmp_path
+) -> None:
+    """A table rebuilt with the rows it held (its record's content digest unchanged) is no
+    change to the tables that read it: their increment judges nothing again; other rows are
+    one, and a version the log no longer holds leaves the commits after it."""
+    uri = str(tmp_path / "customers_curated")
+    rows = spark.createDataFrame([("ann@x.com", 1)], "email string, shareWithResearchAsOfDate long")
+    for content in ("same", "same", "other"):
+        delta_tables.overwrite(rows, uri, record("build", 1, content=content).to_json())
+    unchanged = _upstream_change(spark, uri, 0, 1)
+    assert unchanged is not None and not unchanged.changed_rows
+    changed = _upstream_change(spark, uri, 1, 2)
+    assert changed is not None and changed.changed_rows
+    (tmp_path / "customers_curated/_delta_log/00000000000000000000.json").unlink()
+    after_first = _upstream_change(spark, uri, 0, 2)
+    assert after_first is not None and after_first.changed_rows
 
 
 def test_a_commit_of_another_writer_forbids_an_increment() -> None:

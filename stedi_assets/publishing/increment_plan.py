@@ -11,8 +11,8 @@ one's change data feed when its commits were increments (`docs/incremental.md`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -82,8 +82,10 @@ class Increment:
     files: list[LandingFile]
     """The table's own landing files added since (none for a curated table)."""
     upstream: dict[str, UpstreamChange]
-    """The upstream tables whose rows changed, by lake path (a table whose commits since added
-    and removed no row is left out: it is read at the version the published build read)."""
+    """The upstream tables whose rows changed, by lake path (left out: a table whose commits
+    since added and removed no row, or whose rows are the same as a content digest says)."""
+    versions_now: Mapping[str, int | None] = field(default_factory=dict)
+    """Every upstream table's version this run read, by lake path."""
 
     def changed(self, table: LakeTable) -> UpstreamChange | None:
         return self.upstream.get(table.path)
@@ -102,8 +104,9 @@ class Increment:
 
     def now(self, spark: SparkSession, layout: LakeLayout, table: LakeTable) -> DataFrame:
         """`table` at the version this run read."""
-        change = self.changed(table)
-        version = change.after if change else self.version_read(table)
+        version = self.versions_now.get(table.path)
+        if version is None:
+            version = self.version_read(table)
         return delta_tables.read_version(spark, table.uri(layout), version)
 
     def changes(
@@ -163,19 +166,32 @@ def plan_increment(
         if change is None:
             return None
         if not change.changed_rows:
-            continue  # only increments that added and removed no row: the same rows
+            continue  # the same rows
         upstream[path] = change
-    return Increment(version, record, files, upstream)
+    return Increment(version, record, files, upstream, dict(inputs.versions))
 
 
 def _upstream_change(
     spark: SparkSession, uri: str, before: int, after: int
 ) -> UpstreamChange | None:
-    """How the table at `uri` changed from `before` to `after` (`change_from_commits`)."""
-    commits = delta_tables.commits_since(spark, uri, before, after)
-    if commits is None:
-        return None
-    return change_from_commits(before, after, commits)
+    """How the table at `uri` changed from `before` to `after` (`change_from_commits`); no
+    row changed when the two versions' build records carry the same content digest (a
+    rebuild that gave the same rows, as tables under `STEDI_INCREMENT_MIN_ROWS` often do)."""
+    commits = delta_tables.commits_since(spark, uri, before - 1, after)
+    if commits is not None and same_rows(commits[0], commits[-1]):
+        return UpstreamChange(before, after, increments_only=True, additions_only=True)
+    since = commits[1:] if commits is not None else None
+    if since is None:  # the log no longer holds the version read: perhaps those after it
+        since = delta_tables.commits_since(spark, uri, before, after)
+    return None if since is None else change_from_commits(before, after, since)
+
+
+def same_rows(first: Commit, last: Commit) -> bool:
+    """Whether the two commits' build records say the table held the same rows (the same
+    content digest: `BuildRecord.content`)."""
+    records = [BuildRecord.from_json(commit.user_metadata) for commit in (first, last)]
+    contents = [record.content if record else None for record in records]
+    return contents[0] is not None and contents[0] == contents[1]
 
 
 def change_from_commits(
