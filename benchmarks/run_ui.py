@@ -252,7 +252,9 @@ def one_round(
     return result
 
 
-def rounds_table(rounds: list[Round]) -> str:
+def rounds_table(rounds: list[Round], target: bool = True) -> str:
+    """The rounds, their median and maximum from request to published, and (with `target`,
+    for new readings) whether they met the target."""
     lines = [
         "| round | landing → run request, s | request → run start, s | request → "
         f"`{CURATED}` published, s | run, start to end, s | rows added | steps, s |",
@@ -267,10 +269,8 @@ def rounds_table(rounds: list[Round]) -> str:
     median = statistics.median(r.request_to_published for r in rounds)
     worst = max(r.request_to_published for r in rounds)
     verdict = "met" if worst <= TARGET_SECONDS else "missed"
-    lines.append(
-        f"\nRequest → published: median {median:.1f} s, at most {worst:.1f} s (target "
-        f"≤ {TARGET_SECONDS:.0f} s: {verdict})."
-    )
+    aim = f" (target ≤ {TARGET_SECONDS:.0f} s: {verdict})" if target else ""
+    lines.append(f"\nRequest → published: median {median:.1f} s, at most {worst:.1f} s{aim}.")
     return "\n".join(lines)
 
 
@@ -312,11 +312,11 @@ def main() -> None:
         f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
         f"Under `make ui` on the demo lake ({DEMO_CUSTOMERS:,} customers), the sensor listing "
         f"every {args.interval} s: {_what_each_round_lands(args)}.\n\n"
-        + rounds_table(rounds)
+        + rounds_table(rounds, target=args.change == "readings")
         + "\n"
     )
     write_section(ROOT / "benchmarks" / "results.md", command, section)
-    print("\n" + rounds_table(rounds))
+    print("\n" + rounds_table(rounds, target=args.change == "readings"))
 
 
 def _what_each_round_lands(args: argparse.Namespace) -> str:

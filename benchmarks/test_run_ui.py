@@ -79,6 +79,7 @@ def test_the_table_says_whether_the_target_was_met() -> None:
     slow = run_ui.Round(9.0, 3.0, 25.0, 22.0, 250, steps)
     assert "target ≤ 20 s: met" in run_ui.rounds_table([quick, quick])
     assert "at most 25.0 s (target ≤ 20 s: missed)" in run_ui.rounds_table([quick, slow])
+    assert run_ui.rounds_table([quick, slow], target=False).endswith("at most 25.0 s.")
     assert "| accelerometer_trusted 3.9, machine_learning_curated 2.5 |" in run_ui.rounds_table(
         [quick]
     )
