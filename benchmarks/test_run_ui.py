@@ -19,10 +19,15 @@ import run_ui  # noqa: E402
 from duckdb_contract import run_contract  # noqa: E402
 
 
-def reading_times(out: Path) -> set[int]:
+def values(out: Path, table: str, column: str) -> set:
+    """The distinct values of one column of one of DuckDB's exact tables in `out`."""
     with duckdb.connect() as con:
-        table = f"read_parquet('{out / 'machine_learning_curated'}.parquet')"
-        return {time for (time,) in con.sql(f"SELECT sensorReadingTime FROM {table}").fetchall()}
+        rows = con.sql(f"SELECT {column} FROM read_parquet('{out / table}.parquet')").fetchall()
+        return {value for (value,) in rows}
+
+
+def reading_times(out: Path) -> set[int]:
+    return values(out, "machine_learning_curated", "sensorReadingTime")
 
 
 def test_the_new_pairs_pass_the_contract_and_reach_machine_learning_curated(
@@ -49,9 +54,7 @@ def test_the_new_pairs_pass_the_contract_and_reach_machine_learning_curated(
 
 
 def curated_emails(out: Path) -> set[str]:
-    with duckdb.connect() as con:
-        table = f"read_parquet('{out / 'customers_curated'}.parquet')"
-        return {email for (email,) in con.sql(f"SELECT email FROM {table}").fetchall()}
+    return values(out, "customers_curated", "email")
 
 
 def test_a_consent_round_withdraws_curated_customers_and_their_training_pairs(
