@@ -13,8 +13,9 @@ same files:
    readings (from DuckDB's exact table, so every line passes the contract and is of a
    consenting customer after consent), each a day later than it was first sent, so their
    times are spread over the whole history (readings that arrive late);
-5. the run after a second file of those 80,000 readings, at times in the day after the latest
-   trusted reading (the next day's readings, arriving in time order);
+5. the run after a second file of those 80,000 readings, at times in the day after step 4's
+   readings end (a day after the latest trusted reading of the full build): the next day's
+   readings, arriving in time order;
 6. the run after a customer file withdrawing the consent of 1,000 consenting customers;
 7. DuckDB's contract again, and the project's tables (grown by increments) against it;
 8. the plain PySpark script (`bare_pyspark.py`) on the landing files of step 1, last, since it

@@ -17,10 +17,10 @@ from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord, companion_marker
 from stedi_assets.publishing.increment_plan import (
     Increment,
-    _upstream_change,
     change_from_commits,
     rebuild_costs_less,
     same_rows,
+    upstream_change,
 )
 from stedi_assets.settings import increment_min_rows
 from stedi_assets.storage import delta_tables
@@ -83,13 +83,18 @@ def test_an_upstream_table_rebuilt_with_the_same_rows_did_not_change(
     rows = spark.createDataFrame([("ann@x.com", 1)], "email string, shareWithResearchAsOfDate long")
     for content in ("same", "same", "other"):
         delta_tables.overwrite(rows, uri, record("build", 1, content=content).to_json())
-    unchanged = _upstream_change(spark, uri, 0, 1)
+
+    def read(since: int, upto: int) -> list[Commit] | None:
+        return delta_tables.commits_since(spark, uri, since, upto)
+
+    unchanged = upstream_change(read, 0, 1)
     assert unchanged is not None and not unchanged.changed_rows
-    changed = _upstream_change(spark, uri, 1, 2)
+    changed = upstream_change(read, 1, 2)
     assert changed is not None and changed.changed_rows
     (tmp_path / "customers_curated/_delta_log/00000000000000000000.json").unlink()
-    after_first = _upstream_change(spark, uri, 0, 2)
+    after_first = upstream_change(read, 0, 2)
     assert after_first is not None and after_first.changed_rows
+    assert upstream_change(read, 2, 1) is not None  # a version now below the one read
 
 
 def test_a_commit_of_another_writer_forbids_an_increment() -> None:
@@ -160,7 +165,7 @@ def test_only_a_failed_error_check_blocks_the_write() -> None:
 
 
 def an_increment(**fields) -> Increment:
-    return Increment(version=4, record=record(**fields), files=[], upstream={})
+    return Increment(version=4, record=record(**fields), files=[], upstream={}, versions_now={})
 
 
 def test_a_build_carries_its_own_sums_and_an_increment_adds_and_subtracts() -> None:

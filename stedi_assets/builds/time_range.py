@@ -15,9 +15,9 @@ from pyspark.sql import functions as F
 
 def at_times_of(earlier: DataFrame, time: str, new: DataFrame, new_time: str) -> DataFrame:
     """The rows of `earlier` whose `time` lies within the range of `new`'s `new_time` (asked
-    of `new` in one Spark job): all that an equality on the times can match. None when `new`
-    has no time (nothing can match)."""
-    low, high = new.agg(F.min(new_time), F.max(new_time)).first() or (None, None)
+    of `new` in one Spark job): all that an equality on the times can match. No row when
+    `new` has no time (nothing can match)."""
+    low, high = new.agg(F.min(new_time), F.max(new_time)).first()
     if low is None:
         return earlier.limit(0)
     return earlier.where(F.col(time).between(low, high))

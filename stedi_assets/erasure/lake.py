@@ -3,8 +3,9 @@
 Landing files are rewritten without the erased people's lines (each file replaced whole). Each
 table holding a row of theirs is rewritten without it as a new Delta version, and the versions
 that still hold it are vacuumed once the history retention has passed, or at once when asked.
-Delta's log keeps no column statistics in this project (see `storage.spark.spark_config`), so after
-the vacuum no byte of the erased rows is left under the lake root.
+Delta's log keeps no column statistics in this project but each file's range of reading times
+(`storage.delta_tables.TABLE_PROPERTIES`, `STATS_COLUMNS`), so after the vacuum no email or
+serial number of the erased rows is left under the lake root.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ one's change data feed when its commits were increments (`docs/incremental.md`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -84,7 +84,7 @@ class Increment:
     upstream: dict[str, UpstreamChange]
     """The upstream tables whose rows changed, by lake path (left out: a table whose commits
     since added and removed no row, or whose rows are the same as a content digest says)."""
-    versions_now: Mapping[str, int | None] = field(default_factory=dict)
+    versions_now: Mapping[str, int | None]
     """Every upstream table's version this run read, by lake path."""
 
     def changed(self, table: LakeTable) -> UpstreamChange | None:
@@ -99,7 +99,11 @@ class Increment:
         return version
 
     def before(self, spark: SparkSession, layout: LakeLayout, table: LakeTable) -> DataFrame:
-        """`table` as the published build read it."""
+        """`table`'s rows as the published build read them: at that version when they changed
+        since; otherwise at the version now, which holds the same rows (the version read may
+        be a rebuild's predecessor whose files a vacuum deleted)."""
+        if self.changed(table) is None:
+            return self.now(spark, layout, table)
         return delta_tables.read_version(spark, table.uri(layout), self.version_read(table))
 
     def now(self, spark: SparkSession, layout: LakeLayout, table: LakeTable) -> DataFrame:
@@ -171,18 +175,29 @@ def plan_increment(
     return Increment(version, record, files, upstream, dict(inputs.versions))
 
 
+CommitReader = Callable[[int, int], list[Commit] | None]
+"""A table's commits after one version up to another (`delta_log.commits_between`)."""
+
+
 def _upstream_change(
     spark: SparkSession, uri: str, before: int, after: int
 ) -> UpstreamChange | None:
-    """How the table at `uri` changed from `before` to `after` (`change_from_commits`); no
-    row changed when the two versions' build records carry the same content digest (a
-    rebuild that gave the same rows, as tables under `STEDI_INCREMENT_MIN_ROWS` often do)."""
-    commits = delta_tables.commits_since(spark, uri, before - 1, after)
-    if commits is not None and same_rows(commits[0], commits[-1]):
-        return UpstreamChange(before, after, increments_only=True, additions_only=True)
-    since = commits[1:] if commits is not None else None
-    if since is None:  # the log no longer holds the version read: perhaps those after it
-        since = delta_tables.commits_since(spark, uri, before, after)
+    """How the table at `uri` changed from `before` to `after` (`upstream_change`)."""
+    return upstream_change(
+        lambda since, upto: delta_tables.commits_since(spark, uri, since, upto), before, after
+    )
+
+
+def upstream_change(read: CommitReader, before: int, after: int) -> UpstreamChange | None:
+    """How a table changed from version `before` to `after`: no row changed when the two
+    versions' build records carry the same digest of the rows (a rebuild that gave the same
+    rows, as tables under `STEDI_INCREMENT_MIN_ROWS` often do); otherwise as its commits
+    since say (`change_from_commits`). `read(since, upto)`: the table's commits after
+    version `since` up to `upto`, or None when its log no longer holds them all."""
+    commits = read(before - 1, after)
+    if commits and same_rows(commits[0], commits[-1]):
+        return UpstreamChange(before, after, True, True, rows_added=0)
+    since = commits[1:] if commits else read(before, after)
     return None if since is None else change_from_commits(before, after, since)
 
 

@@ -73,7 +73,7 @@ READER_FEATURES_DROPPED = ("deletionVectors",)
 (Delta rewrites the files that use them and keeps its log readable by older readers)."""
 
 
-def table_properties(columns: Sequence[str] = ()) -> dict[str, str]:
+def table_properties(columns: Sequence[str]) -> dict[str, str]:
     """The Delta properties of a table of `columns`: `TABLE_PROPERTIES`, and statistics on
     its `STATS_COLUMNS` alone."""
     stats = [name for name in STATS_COLUMNS if name in columns]
@@ -82,7 +82,7 @@ def table_properties(columns: Sequence[str] = ()) -> dict[str, str]:
     return {**TABLE_PROPERTIES, "dataSkippingStatsColumns": ",".join(stats)}
 
 
-def with_table_properties(spark: SparkSession, uri: str, columns: Sequence[str] = ()) -> bool:
+def with_table_properties(spark: SparkSession, uri: str, columns: Sequence[str]) -> bool:
     """Give a table made before the lake set one of its `table_properties` (for `columns`)
     the ones it lacks, and drop the reader features it has that every reader cannot read:
     Delta's session defaults reach new tables only. Done before a full build replaces the

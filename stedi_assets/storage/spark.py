@@ -24,7 +24,7 @@ SESSION_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     # The properties every table of the lake has (the change data feed, deletion vectors, no
     # column statistics in the log): the defaults of new tables; `delta_tables.overwrite` sets
-    # them on older ones.
+    # them on older ones, and gives a table with a reading time its statistics of that time.
     **{
         f"spark.databricks.delta.properties.defaults.{name}": value
         for name, value in delta_tables.TABLE_PROPERTIES.items()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from stedi_assets.builds.builder import Builder
 from stedi_assets.builds.curated import CustomersCuratedBuilder, MachineLearningCuratedBuilder
@@ -29,7 +30,7 @@ from stedi_assets.publishing.build_inputs import (
     reusable,
 )
 from stedi_assets.publishing.flow import listed_landing
-from stedi_assets.publishing.increment_plan import change_from_commits, rebuild_costs_less
+from stedi_assets.publishing.increment_plan import rebuild_costs_less, upstream_change
 from stedi_assets.storage.delta_log import Commit, commits_between, latest_commit
 from stedi_assets.storage.landing_store import LandingStore
 from stedi_assets.tables.catalogue import written_before
@@ -200,8 +201,8 @@ def _rewritten_upstream(store: LandingStore, record: BuildRecord, inputs: BuildI
         before = (record.upstream_versions or {}).get(path)
         if before == now or before is None or now is None:
             continue
-        commits = commits_between(store, path, before, now)
-        if commits is None or change_from_commits(before, now, commits) is None:
+        read = partial(commits_between, store, path)
+        if upstream_change(read, before, now) is None:
             return path
     return ""
 
