@@ -106,15 +106,15 @@ def increment_min_rows() -> int:
 
 
 def reading_increments_at_any_size() -> bool:
-    """Whether the tables of sensor readings grow by increments whatever their size: when runs
-    are clients of a Spark Connect server (`STEDI_SPARK_REMOTE`, as under `make ui`) and
-    `STEDI_INCREMENT_MIN_ROWS` is not set. On that server, warm from run to run, a reading
-    table's increment after new files (it parses them alone) took less than its rebuild (it
-    parses every landing file again) even on the 1x lake, and a run after a consent change
-    about as long either way (`make bench-ui`). A curated table is rebuilt from Delta tables,
-    not landing files, and keeps the threshold; so does every table when each run starts a
-    Spark of its own, where increments of the 1x tables took longer than their rebuilds
-    (`make profile`)."""
+    """Whether a table of sensor readings with new landing files grows by an increment
+    whatever its size: when runs are clients of a Spark Connect server (`STEDI_SPARK_REMOTE`,
+    as under `make ui`) and `STEDI_INCREMENT_MIN_ROWS` is not set. On that server, warm from
+    run to run, a reading table's increment after new files (it parses them alone) took less
+    than its rebuild (it parses every landing file again) even on the 1x lake; after a consent
+    change alone, with no file to spare parsing, as long or longer (`make bench-ui`), so it
+    keeps the threshold then. A curated table is rebuilt from Delta tables, not landing files,
+    and keeps the threshold; so does every table when each run starts a Spark of its own, where
+    increments of the 1x tables took longer than their rebuilds (`make profile`)."""
     return not is_set("STEDI_INCREMENT_MIN_ROWS") and spark_remote() is not None
 
 

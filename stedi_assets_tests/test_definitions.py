@@ -132,23 +132,24 @@ def test_the_increment_threshold_is_read_from_its_variable(
 def test_on_a_spark_connect_server_the_reading_tables_grow_by_increments_at_any_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Runs on a warm Spark Connect server (`make ui`) increment the tables of sensor readings
-    whatever their size and keep the threshold for the others; a threshold set in the
-    environment holds for every table, and runs with a Spark of their own keep it too."""
+    """Runs on a warm Spark Connect server (`make ui`) increment a table of sensor readings
+    with new landing files whatever its size, and keep the threshold for the others and for a
+    change upstream alone; a threshold set in the environment holds for every table, and runs
+    with a Spark of their own keep it too."""
     monkeypatch.delenv("STEDI_INCREMENT_MIN_ROWS")
     monkeypatch.setenv("STEDI_SPARK_REMOTE", "sc://localhost:15002")
     lake = lake_resource()
-    thresholds = {
-        source: lake.increment_min_rows_for(source)
-        for source in ("customer", "accelerometer", "step_trainer", None)
-    }
+    sources = ("customer", "accelerometer", "step_trainer", None)
     default = settings.DEFAULT_INCREMENT_MIN_ROWS
-    assert thresholds == {"customer": default, "accelerometer": 0, "step_trainer": 0, None: default}
+    assert {source: lake.increment_min_rows_for(source, True) for source in sources} == {
+        "customer": default, "accelerometer": 0, "step_trainer": 0, None: default
+    }  # fmt: skip
+    assert {lake.increment_min_rows_for(source, False) for source in sources} == {default}
     monkeypatch.setenv("STEDI_INCREMENT_MIN_ROWS", str(default))
-    assert lake_resource().increment_min_rows_for("accelerometer") == default
+    assert lake_resource().increment_min_rows_for("accelerometer", True) == default
     monkeypatch.delenv("STEDI_INCREMENT_MIN_ROWS")
     monkeypatch.delenv("STEDI_SPARK_REMOTE")
-    assert lake_resource().increment_min_rows_for("step_trainer") == default
+    assert lake_resource().increment_min_rows_for("step_trainer", True) == default
 
 
 def test_a_full_refresh_is_asked_for_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

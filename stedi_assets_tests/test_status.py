@@ -210,6 +210,34 @@ def test_on_a_warm_spark_server_a_small_reading_table_grows_by_an_increment(
     assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
 
 
+def test_on_a_warm_spark_server_a_consent_change_alone_rebuilds_a_small_reading_table(
+    built_lake: Path, spark: SparkSession
+) -> None:
+    """On a Spark Connect server only new landing files of its own repay a small reading table's
+    increment (it parses them alone): when only consents change, accelerometer_trusted is
+    rebuilt like every small table, as the status says."""
+    warm = {
+        **HAND_MADE_TIMES,
+        "increment_min_rows": DEFAULT_INCREMENT_MIN_ROWS,
+        "reading_increments_at_any_size": True,
+    }
+    bob_consents = {**CUSTOMERS[0], "customerName": "Bob Ray", "email": "bob@x.com",
+                    "serialNumber": "S2", "lastUpdateDate": 2}  # fmt: skip
+    write(built_lake, "customer", "c-bob.json", [bob_consents])
+    lake = lake_for_tests(built_lake, **warm)
+    found = lake_status(lake, FolderLandingStore(built_lake), int(time.time() * 1000))
+    status = {table.name: (table.next_run, table.rows) for table in found}
+    assert status["customer_trusted"][0] == FULL_BUILD
+    what, rows_before = status["accelerometer_trusted"]
+    assert what == FULL_BUILD
+
+    result = materialize_lake(built_lake, spark, **warm)
+    assert rebuilt_flags(result)["accelerometer_trusted"] is True
+    published = result.asset_materializations_for_node("accelerometer_trusted")[0]
+    assert published.metadata["dagster/row_count"].value == (rows_before or 0) + 1  # bob's reading
+    assert {what for what, _ in status_of(built_lake).values()} == {REUSE}
+
+
 def test_status_names_the_landing_file_that_forces_a_full_build(built_lake: Path) -> None:
     write(built_lake, "customer", "c.json", [*CUSTOMERS[:1]])  # bob's record is gone
     what, why = status_of(built_lake)["customer_trusted"]

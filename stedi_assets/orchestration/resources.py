@@ -93,17 +93,19 @@ class LakeResource(dg.ConfigurableResource):
     """A changed table with fewer rows is rebuilt rather than incremented
     (`STEDI_INCREMENT_MIN_ROWS`)."""
     reading_increments_at_any_size: bool = False
-    """The tables of sensor readings grow by increments whatever their size
-    (`settings.reading_increments_at_any_size`: on a warm Spark Connect server)."""
+    """A table of sensor readings with new landing files grows by an increment whatever its
+    size (`settings.reading_increments_at_any_size`: on a warm Spark Connect server)."""
 
     @property
     def layout(self) -> LakeLayout:
         return LakeLayout(self.root)
 
-    def increment_min_rows_for(self, landing_source: str | None) -> int:
+    def increment_min_rows_for(self, landing_source: str | None, new_files: bool) -> int:
         """The rows below which the table built from `landing_source` (None: a curated table)
-        is rebuilt rather than incremented when it changes."""
-        if self.reading_increments_at_any_size and landing_source in SENSOR_READING_SOURCES:
+        is rebuilt rather than incremented when it changes; `new_files`: files of its own
+        landing source were added (not only tables upstream changed)."""
+        reading = landing_source in SENSOR_READING_SOURCES
+        if self.reading_increments_at_any_size and reading and new_files:
             return 0
         return self.increment_min_rows
 

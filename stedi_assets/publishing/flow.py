@@ -22,7 +22,13 @@ from collections.abc import Sequence
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets.publishing.build_inputs import BuildInputs, BuildRecord, inputs_of, reusable
+from stedi_assets.publishing.build_inputs import (
+    BuildInputs,
+    BuildRecord,
+    added_files,
+    inputs_of,
+    reusable,
+)
 from stedi_assets.publishing.change import change_of
 from stedi_assets.publishing.increment_plan import Increment, plan_increment, rebuild_costs_less
 from stedi_assets.publishing.materialization import kept_preview, materialized, unchanged
@@ -147,7 +153,8 @@ def _planned_increment(
     if record is None:
         return None
     (version, latest_time_ms), table, layout = published, builder.table, lake_resource.layout
-    min_rows = lake_resource.increment_min_rows_for(table.landing_source)
+    new_files = bool(added_files(record, inputs, table.landing_source, latest_time_ms))
+    min_rows = lake_resource.increment_min_rows_for(table.landing_source, new_files)
     if rebuild_costs_less(record.row_count, min_rows):
         context.log.info(
             f"{table.name}: a full build rather than an increment: {record.row_count:,} rows, "

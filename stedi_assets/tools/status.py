@@ -67,7 +67,7 @@ def lake_status(lake: LakeResource, store: LandingStore, now_ms: int) -> list[Ta
         status = _table_status(lake, store, builder, latest_time_ms)
         upstream = [name for name in _upstream_zone_tables(builder) if name in changing]
         if upstream and status.next_run == REUSE:
-            min_rows = lake.increment_min_rows_for(builder.table.landing_source)
+            min_rows = lake.increment_min_rows_for(builder.table.landing_source, new_files=False)
             status = _follows(status, upstream, min_rows)
         if status.next_run != REUSE:
             changing.append(builder.table.name)
@@ -150,7 +150,7 @@ def _next_run(
     files = added_files(record, inputs, source, latest_time_ms)
     if files is None:
         return FULL_BUILD, _why_not_an_increment(record, inputs, source, latest_time_ms)
-    min_rows = lake.increment_min_rows_for(source)
+    min_rows = lake.increment_min_rows_for(source, new_files=bool(files))
     if rebuild_costs_less(record.row_count, min_rows):
         return FULL_BUILD, _smaller_than_an_increment_pays(record.row_count, min_rows)
     unmarked = _unmarked_companion(store, builder, record)
