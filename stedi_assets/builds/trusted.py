@@ -169,7 +169,7 @@ def _with_reattributed_records(
 
 def _reading_increment(
     build: TrustedBuild,
-    read_before: DataFrame | None,
+    read_before: ReadBefore | None,
     key: str,
     attribution: tuple[DataFrame | None, DataFrame],
     disposition: Column,
@@ -182,7 +182,7 @@ def _reading_increment(
     if read_before is None or before is None:
         return build, None
     return _with_reattributed_records(
-        build, read_before, key, (before, now), disposition, source.columns
+        build, read_before.records, key, (before, now), disposition, source.columns
     )
 
 
@@ -210,7 +210,7 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
         )
         readings, users = _reading_increment(
             readings,
-            read_before.records if read_before else None,
+            read_before,
             "user",
             (consent_before, consent),
             phone_disposition(since_consent),
@@ -264,7 +264,7 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
         )
         device_readings, serials = _reading_increment(
             device_readings,
-            read_before.records if read_before else None,
+            read_before,
             "serialNumber",
             (attribution_before, attribution),
             device_disposition(since_consent),
