@@ -1,12 +1,14 @@
 """A table's checks, row count, preview, privacy count and charts are asked of Spark together:
 one job answers them all (the publish flow's fixed cost is counted in jobs)."""
 
+from decimal import Decimal
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
+from stedi_assets.publishing.verify import content_aggregates, content_hashes, summed_hashes
 from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets.tables.personal_data import MASK
 from stedi_assets_tests.lakes import lake_with, materialize_lake, read_rows
@@ -108,3 +110,44 @@ def test_a_full_build_of_a_new_lake_makes_at_most_60_spark_jobs(
     assert result.success
     assert read_rows(spark, root / "step_trainer/curated"), "the build published no row"
     assert 20 < jobs_of(spark, "full_build") <= 60
+
+
+def content_digest(rows: DataFrame) -> list[Decimal]:
+    ((*halves,),) = aggregate_in_one_job((rows, content_aggregates(rows)))
+    return summed_hashes(halves)
+
+
+def test_the_content_digest_is_the_exact_sum_of_two_hashes_of_each_row(
+    spark: SparkSession,
+) -> None:
+    """The digest an increment carries forward (adding its new rows', subtracting its removed
+    ones') is the exact sum of each row's hashes, put together from Spark's sums of their
+    halves, negative hashes included."""
+    rows = spark.range(2000).select(
+        F.concat(F.lit("user"), (F.col("id") % 97).cast("string")).alias("user"),
+        (F.col("id") * 37).alias("timestamp"),
+        F.when(F.col("id") % 5 > 0, F.col("id") / 3).alias("x"),
+    )
+    digest = content_digest(rows)
+    (hashes,) = aggregate_in_one_job(
+        (rows.select(F.struct(*content_hashes(rows)).alias("h")), [F.collect_list("h")])
+    )
+    by_row = [tuple(row) for row in hashes[0]]
+    assert any(value < 0 for pair in by_row for value in pair)
+    assert digest == [Decimal(sum(pair[i] for pair in by_row)) for i in range(2)]
+    earlier, later = rows.where("timestamp < 30000"), rows.where("timestamp >= 30000")
+    parts = [content_digest(earlier), content_digest(later)]
+    assert [a + b for a, b in zip(*parts, strict=True)] == digest
+    assert content_digest(rows.orderBy(F.rand(7)).repartition(5)) == digest
+    assert content_digest(rows.limit(0)) == [Decimal(0), Decimal(0)]
+
+
+def test_the_content_digest_tells_a_null_from_any_value(spark: SparkSession) -> None:
+    """A hash passes over a null: the digest also reads which columns are null, so a value
+    moved to the other column, or a null in place of an empty string, is another row."""
+    schema = "a string, b string"
+    digests = [
+        content_digest(spark.createDataFrame(rows, schema))
+        for rows in ([("x", None)], [(None, "x")], [("x", "")], [("x", None), ("x", None)])
+    ]
+    assert len({tuple(digest) for digest in digests}) == 4

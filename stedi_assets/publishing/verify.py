@@ -12,6 +12,7 @@ from decimal import Decimal
 import dagster as dg
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from stedi_assets.contract.accounting import Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME
@@ -87,7 +88,7 @@ def verify(
         row_count=row_count,
         added_count=added_count,
         removed_count=removed_count,
-        content_sums=_content_sums(increment, _sums(answers["content"]), removed_sums),
+        content_sums=_content_sums(increment, summed_hashes(answers["content"]), removed_sums),
         first_future_time_ms=_first_future_time(answers, increment),
         accounting=accounting,
         preview=published_preview or preview(change.added_rows.columns, answers["preview"][0]),
@@ -133,19 +134,52 @@ class _Job:
         return [answers[name] for name in self.rule_names]
 
 
+HASH_SEEDS = (None, "stedi content")
+"""The two hashes of `content_aggregates`: unseeded, and seeded with a constant."""
+
+
 def content_aggregates(rows: DataFrame) -> list[Column]:
-    """Two 64-bit hashes of each row (as JSON, so a null is told from any value), summed
-    exactly: with the row count and the schema, a digest of the rows as a multiset."""
-    as_json = F.to_json(F.struct(*(F.col(f"`{name}`") for name in rows.columns)))
+    """The sums of each row's `content_hashes`, exactly: with the row count and the schema, a
+    digest of the rows as a multiset (`summed_hashes` reads it). Each sum is two, of the
+    hashes' high and of their low 32-bit halves: Spark sums longs several times faster than
+    38-digit decimals; both halves' sums fit a long up to 2^31 rows."""
     return [
-        F.sum(F.xxhash64(as_json).cast("decimal(38,0)")),
-        F.sum(F.xxhash64(F.lit("stedi content"), as_json).cast("decimal(38,0)")),
+        F.sum(half)
+        for hashed in content_hashes(rows)
+        for half in (F.shiftright(hashed, 32), hashed.bitwiseAND(F.lit(0xFFFFFFFF)))
     ]
 
 
-def _sums(values: Sequence[object]) -> list[Decimal]:
-    """Sums as `content_aggregates` gives them (null over no rows), as exact decimals."""
-    return [Decimal(str(value)) if value is not None else Decimal(0) for value in values]
+def content_hashes(rows: DataFrame) -> list[Column]:
+    """Two 64-bit hashes of a row (`HASH_SEEDS`) of its columns' values and of which of them
+    are null (a hash passes over a null), so a null is told from any value. Hashing the
+    columns took a fifth of the time of hashing each row's JSON."""
+    values = [_hashable(field) for field in rows.schema.fields]
+    nulls = [_null_mask(rows.columns[start : start + 62]) for start in range(0, len(values), 62)]
+    return [F.xxhash64(*([F.lit(seed)] if seed else []), *nulls, *values) for seed in HASH_SEEDS]
+
+
+def _hashable(field: T.StructField) -> Column:
+    """A column as Spark's hash takes it: a map or variant (which it cannot hash) as JSON."""
+    column = F.col(f"`{field.name}`")
+    if isinstance(field.dataType, (T.MapType, T.VariantType)):
+        return F.to_json(F.struct(column))
+    return column
+
+
+def _null_mask(names: Sequence[str]) -> Column:
+    """A long whose bit i says whether the i-th of `names` (at most 62) is null."""
+    bits = (F.col(f"`{name}`").isNull().cast("long") * (1 << bit) for bit, name in enumerate(names))
+    return sum(bits, F.lit(0).cast("long"))
+
+
+def summed_hashes(values: Sequence[int | None]) -> list[Decimal]:
+    """The exact sums of `content_aggregates`' hashes, from its halves' sums (null over no
+    rows)."""
+    halves = [value or 0 for value in values]
+    return [
+        Decimal(high * 2**32 + low) for high, low in zip(halves[::2], halves[1::2], strict=True)
+    ]
 
 
 def _removed(answers: Mapping[str, Row]) -> tuple[int, list[Decimal]]:
@@ -153,7 +187,7 @@ def _removed(answers: Mapping[str, Row]) -> tuple[int, list[Decimal]]:
     if "removed" not in answers:
         return 0, [Decimal(0), Decimal(0)]
     count, *sums = answers["removed"]
-    return count, _sums(sums)
+    return count, summed_hashes(sums)
 
 
 def _content_sums(
