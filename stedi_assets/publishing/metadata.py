@@ -46,32 +46,29 @@ def bar_chart(title: str, unit: str, counts: Mapping[str, int]) -> dg.MarkdownMe
     return dg.MetadataValue.md(f"**{title}**\n\n" + markdown_table(["", unit, "share", ""], rows))
 
 
-def _shown(name: str) -> Column:
-    """A column as a preview shows it."""
+def _shown(row: Column, name: str) -> Column:
+    """A field of a row as a preview shows it."""
     if name in PERSONAL_COLUMNS:
         return F.lit(MASK).alias(name)
     if name in TIMES:
-        return F.date_format(F.timestamp_millis(F.col(name)), "yyyy-MM-dd").alias(name)
-    return F.col(name)
-
-
-def _masked_columns(rows: DataFrame) -> list[Column]:
-    return [_shown(name) for name in rows.columns]
+        return F.date_format(F.timestamp_millis(row[name]), "yyyy-MM-dd").alias(name)
+    return row[name].alias(name)
 
 
 def preview_sample(rows: DataFrame) -> Column:
     """An aggregate column: the table's first `PREVIEW_ROWS` rows in the order of its columns'
     values (those of simple types: a map, for one, has no order), personal fields masked. An
     aggregate, so it is computed in the same Spark job as the table's checks; the same rows
-    every time the table holds the same rows."""
+    every time the table holds the same rows. The rows chosen are masked, not every row."""
     orderable = [
-        F.col(field.name)
+        F.col(f"`{field.name}`")
         for field in rows.schema.fields
         if isinstance(field.dataType, T.AtomicType)
         and not isinstance(field.dataType, T.VariantType)
     ]
     order = F.struct(*orderable) if orderable else F.lit(0)
-    return F.min_by(F.struct(*_masked_columns(rows)), order, PREVIEW_ROWS)
+    first = F.min_by(F.struct(*(F.col(f"`{name}`") for name in rows.columns)), order, PREVIEW_ROWS)
+    return F.transform(first, lambda row: F.struct(*(_shown(row, name) for name in rows.columns)))
 
 
 def preview(columns: Sequence[str], sample: Sequence[Row] | None) -> dg.MarkdownMetadataValue:
