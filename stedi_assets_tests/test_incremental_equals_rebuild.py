@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -36,9 +37,11 @@ from hypothesis.stateful import (
 from pyspark.sql import SparkSession
 
 from stedi_assets.contract import plausibility
+from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.storage import delta_tables
+from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets_tests.erased_lake import SALT, erase, serial_carriers
 from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
 from stedi_assets_tests.reference_contract import SOURCES, Erased, compute_expected
@@ -110,6 +113,7 @@ def lake_matches_reference(
     )
     for table in TABLE_PATHS:
         assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
+        assert recorded_digest_is_the_rows(spark, lake / TABLE_PATHS[table]), table
     for table, wanted in expected.accounting.items():
         commit = delta_tables.latest_commit(spark, str(lake / TABLE_PATHS[table]))
         record = BuildRecord.from_json(commit[1]) if commit else None
@@ -120,6 +124,20 @@ def lake_matches_reference(
         found = sorted((Path(r.source_file).name, r.line_number) for r in quarantine.collect())
         assert found == expected.quarantined[source], source
     return any(getattr(expected, table) for table in TABLE_PATHS)
+
+
+def recorded_digest_is_the_rows(spark: SparkSession, table: Path) -> bool:
+    """The content digest the latest build record carries (an increment's: the published one
+    plus what it added, minus what it removed) is that of the rows the table holds; true of a
+    version no run wrote (an erasure's)."""
+    commit = delta_tables.latest_commit(spark, str(table))
+    record = BuildRecord.from_json(commit[1]) if commit else None
+    if record is None:
+        return True
+    rows = spark.read.format("delta").load(str(table))
+    ((*sums,),) = aggregate_in_one_job((rows, verify.content_aggregates(rows)))
+    recorded = [int(Decimal(value)) for value in record.content_sums or []]
+    return recorded == [int(value) for value in verify.summed_hashes(sums)]
 
 
 class InterruptedRun(Exception):

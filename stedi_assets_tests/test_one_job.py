@@ -143,11 +143,16 @@ def test_the_content_digest_is_the_exact_sum_of_two_hashes_of_each_row(
 
 
 def test_the_content_digest_tells_a_null_from_any_value(spark: SparkSession) -> None:
-    """A hash passes over a null: the digest also reads which columns are null, so a value
-    moved to the other column, or a null in place of an empty string, is another row."""
+    """A hash passes over a null: the digest also reads which columns are null, and an array,
+    struct or map as JSON, so a value moved to another column or place, or a null in place of
+    an empty string, is another row."""
     schema = "a string, b string"
     digests = [
         content_digest(spark.createDataFrame(rows, schema))
         for rows in ([("x", None)], [(None, "x")], [("x", "")], [("x", None), ("x", None)])
     ]
-    assert len({tuple(digest) for digest in digests}) == 4
+    nested = [
+        content_digest(spark.createDataFrame([row], "tags array<string>, labels map<string,int>"))
+        for row in ((["x", None], {"a": 1}), ([None, "x"], {"a": 1}), (["x"], {"a": None}))
+    ]
+    assert len({tuple(digest) for digest in [*digests, *nested]}) == 7

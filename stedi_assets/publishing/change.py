@@ -64,7 +64,8 @@ def change_of(publication: Publication, uri: str, increment: Increment | None) -
         key=publication.key,
         increment=increment,
         removed_keys=removed_keys,
-        removed_rows=published.join(keys, key, "left_semi"),
+        # A join on key columns puts them first: the removed rows' digest reads them in order.
+        removed_rows=published.join(keys, key, "left_semi").select(*published.columns),
         keys_replaced=keys_replaced,
     )
 

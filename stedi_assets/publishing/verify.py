@@ -138,15 +138,25 @@ HASH_SEEDS = (None, "stedi content")
 """The two hashes of `content_aggregates`: unseeded, and seeded with a constant."""
 
 
+PIECE_BITS = 21
+"""Each hash is summed in three pieces: its top 22 bits (signed) and two of 21 bits. Spark sums
+longs several times faster than 38-digit decimals, and each piece's sum fits a long up to 2^41
+rows."""
+
+
 def content_aggregates(rows: DataFrame) -> list[Column]:
-    """The sums of each row's `content_hashes`, exactly: with the row count and the schema, a
-    digest of the rows as a multiset (`summed_hashes` reads it). Each sum is two, of the
-    hashes' high and of their low 32-bit halves: Spark sums longs several times faster than
-    38-digit decimals; both halves' sums fit a long up to 2^31 rows."""
+    """The sums of each row's `content_hashes`, exactly, as the sums of their pieces
+    (`summed_hashes` puts them together): with the row count and the schema, a digest of the
+    rows as a multiset."""
+    low_bits = F.lit((1 << PIECE_BITS) - 1)
     return [
-        F.sum(half)
+        F.sum(piece)
         for hashed in content_hashes(rows)
-        for half in (F.shiftright(hashed, 32), hashed.bitwiseAND(F.lit(0xFFFFFFFF)))
+        for piece in (
+            F.shiftright(hashed, 2 * PIECE_BITS),
+            F.shiftright(hashed, PIECE_BITS).bitwiseAND(low_bits),
+            hashed.bitwiseAND(low_bits),
+        )
     ]
 
 
@@ -160,11 +170,13 @@ def content_hashes(rows: DataFrame) -> list[Column]:
 
 
 def _hashable(field: T.StructField) -> Column:
-    """A column as Spark's hash takes it: a map or variant (which it cannot hash) as JSON."""
+    """A column as Spark's hash takes it: one of a simple type as it is; any other as JSON, since
+    the hash cannot read a map or a variant and passes over a null inside an array or struct
+    (JSON writes it)."""
     column = F.col(f"`{field.name}`")
-    if isinstance(field.dataType, (T.MapType, T.VariantType)):
-        return F.to_json(F.struct(column))
-    return column
+    if isinstance(field.dataType, T.AtomicType) and not isinstance(field.dataType, T.VariantType):
+        return column
+    return F.to_json(F.struct(column))
 
 
 def _null_mask(names: Sequence[str]) -> Column:
@@ -173,12 +185,13 @@ def _null_mask(names: Sequence[str]) -> Column:
     return sum(bits, F.lit(0).cast("long"))
 
 
-def summed_hashes(values: Sequence[int | None]) -> list[Decimal]:
-    """The exact sums of `content_aggregates`' hashes, from its halves' sums (null over no
-    rows)."""
-    halves = [value or 0 for value in values]
+def summed_hashes(sums: Sequence[int | None]) -> list[Decimal]:
+    """The exact sums of `content_aggregates`' hashes, from the sums of their pieces (null over
+    no rows)."""
+    pieces = [value or 0 for value in sums]
     return [
-        Decimal(high * 2**32 + low) for high, low in zip(halves[::2], halves[1::2], strict=True)
+        Decimal((top << 2 * PIECE_BITS) + (middle << PIECE_BITS) + bottom)
+        for top, middle, bottom in zip(pieces[::3], pieces[1::3], pieces[2::3], strict=True)
     ]
 
 
