@@ -13,6 +13,7 @@ from stedi_assets import settings
 from stedi_assets.orchestration.curated import customers_curated, machine_learning_curated
 from stedi_assets.orchestration.erasure import erase_customer_job, vacuum_job, vacuum_schedule
 from stedi_assets.orchestration.landing import landing_specs
+from stedi_assets.orchestration.privacy_audit import privacy_audit_job, privacy_audit_schedule
 from stedi_assets.orchestration.resources import lake_resource, pyspark_resource, s3_resource
 from stedi_assets.orchestration.sensors import landing_files_sensor
 from stedi_assets.orchestration.trusted import (
@@ -42,8 +43,8 @@ def defs() -> dg.Definitions:
                 lambda spec: spec.merge_attributes(kinds={lake.storage_kind}), ZONE_ASSETS
             ),
         ],
-        jobs=[erase_customer_job, vacuum_job],
-        schedules=[vacuum_schedule],
+        jobs=[erase_customer_job, vacuum_job, privacy_audit_job],
+        schedules=[vacuum_schedule, privacy_audit_schedule],
         sensors=[landing_files_sensor(settings.sensor_interval_seconds())],
         resources={"pyspark": pyspark_resource(), "lake": lake_resource(), "s3": s3_resource()},
         # One process and one SparkSession for the whole run: a process per step would pay the

@@ -207,6 +207,16 @@ def test_old_versions_are_vacuumed_every_night_by_default() -> None:
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
+def test_every_row_is_audited_for_privacy_every_night_after_the_vacuum_by_default() -> None:
+    """A run checks the rows it changes; the audit, a job of its own (an asset check would run
+    with every materialization), checks every row."""
+    schedule = defs().resolve_schedule_def("privacy_audit_schedule")
+    assert schedule.job_name == "privacy_audit_job" and schedule.cron_schedule == "0 4 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    asset_job = defs().resolve_implicit_global_asset_job_def()
+    assert "audit_privacy" not in {node.name for node in asset_job.nodes}
+
+
 def test_plausible_ranges_and_secrets_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -117,16 +117,17 @@ class MachineLearningCuratedBuilder(Builder):
             (added_phones, phone_readings),
             customers,
         )
-        # A device reading removed: every pair is checked again, not only the added ones.
-        judged_again = devices is not None and not devices.additions_only
+        # A device reading removed: the pairs of its device are checked again too.
+        lost_readings = devices is not None and not devices.additions_only
+        judged = removed_devices.select("serialNumber").distinct() if lost_readings else None
         return Publication(
             pairs,
-            lambda rows: _pairs_outside(rows, device_readings, few=few and not judged_again),
+            lambda rows: _pairs_outside(rows, device_readings, few=few),
             key=["serialNumber"],
             removed_keys=serials.join(
                 self._carried_before(increment, customers), "serialNumber", "left_semi"
             ),
-            judged_again=judged_again,
+            judged_keys=judged,
         )
 
     def _changes(

@@ -147,6 +147,20 @@ class CustomerTrustedBuilder(TrustedBuilder):
         )
 
 
+@dataclass(frozen=True)
+class ReadingIncrement:
+    """A reading table's increment: its build, and when the attribution changed upstream the
+    keys whose rows it replaces and those the privacy check judges again (None when only
+    files were added)."""
+
+    build: TrustedBuild
+    replaced_keys: DataFrame | None = None
+    """The keys with a record kept before (the table holds no row of the others, whose kept
+    records it adds)."""
+    reattributed_keys: DataFrame | None = None
+    """Every key whose attribution changed."""
+
+
 def _with_reattributed_records(
     build: TrustedBuild,
     read_before: DataFrame,
@@ -154,17 +168,15 @@ def _with_reattributed_records(
     attribution: tuple[DataFrame, DataFrame],
     disposition: Column,
     columns: Sequence[str],
-) -> tuple[TrustedBuild, DataFrame]:
+) -> ReadingIncrement:
     """An increment's build with the records read before whose `key`'s attribution changed
-    (`attribution`: before, after) judged again; and the keys whose rows it replaces: those
-    with a record kept before (the table holds no row of the others, whose kept records it
-    adds)."""
+    (`attribution`: before, after) judged again."""
     before, after = (frame.persist() for frame in attribution)  # each read three times
     keys = changed_keys(before, after, key).persist()
     records = read_before.join(F.broadcast(keys), key, "left_semi")
     judged = reclassified(records, key, before, after, disposition, columns)
     kept_before = judged.where(F.col("before") == KEPT).select(key).distinct()
-    return with_reclassified(build, judged, columns), kept_before
+    return ReadingIncrement(with_reclassified(build, judged, columns), kept_before, keys)
 
 
 def _reading_increment(
@@ -174,13 +186,12 @@ def _reading_increment(
     attribution: tuple[DataFrame | None, DataFrame],
     disposition: Column,
     source: LandingSource,
-) -> tuple[TrustedBuild, DataFrame | None]:
-    """A reading table's build, and for an increment whose attribution changed upstream
-    (`attribution`: before, or None when it did not; now) the keys whose rows it replaces
-    (None when only files were added)."""
+) -> ReadingIncrement:
+    """A reading table's build, judged again where the attribution changed upstream
+    (`attribution`: before, or None when it did not; now)."""
     before, now = attribution
     if read_before is None or before is None:
-        return build, None
+        return ReadingIncrement(build)
     return _with_reattributed_records(
         build, read_before.records, key, (before, now), disposition, source.columns
     )
@@ -208,7 +219,7 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             if increment is not None and consent_changed
             else None
         )
-        readings, users = _reading_increment(
+        judged = _reading_increment(
             readings,
             read_before,
             "user",
@@ -217,16 +228,16 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             ACCELEROMETER,
         )
         return Publication(
-            readings.rows,
+            judged.build.rows,
             lambda rows: privacy.readings_outside_consent(
                 rows, "timestamp", privacy.consent_by_email(customers, "user"), since_consent
             ),
             parsed_landing=[parsed],
-            build=readings,
+            build=judged.build,
             charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
             key=["user"],
-            removed_keys=users,
-            judged_again=consent_changed,
+            removed_keys=judged.replaced_keys,
+            judged_keys=judged.reattributed_keys,
         )
 
 
@@ -262,7 +273,7 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
             if increment is not None and owners_changed
             else None
         )
-        device_readings, serials = _reading_increment(
+        judged = _reading_increment(
             device_readings,
             read_before,
             "serialNumber",
@@ -272,13 +283,13 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
         )
         consent = privacy.consent_by_device(current, curated)
         return Publication(
-            device_readings.rows,
+            judged.build.rows,
             lambda rows: privacy.readings_outside_consent(
                 rows, "sensorReadingTime", consent, since_consent
             ),
             parsed_landing=[parsed],
-            build=device_readings,
+            build=judged.build,
             key=["serialNumber"],
-            removed_keys=serials,
-            judged_again=owners_changed,
+            removed_keys=judged.replaced_keys,
+            judged_keys=judged.reattributed_keys,
         )

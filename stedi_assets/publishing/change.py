@@ -21,6 +21,8 @@ class Change:
     column order."""
     whole_table: DataFrame
     """The table as it will be: for an increment, the published rows that stay and the new ones."""
+    kept_rows: DataFrame | None = None
+    """For an increment: the published rows that stay."""
     key: Sequence[str] = ()
     increment: Increment | None = None
     """The published version an increment builds on; None for a build."""
@@ -33,11 +35,17 @@ class Change:
     def is_build(self) -> bool:
         return self.increment is None
 
-    def rows_to_judge(self, judged_again: bool) -> DataFrame:
-        """The rows the privacy invariant checks: every row of a build, and of an increment
-        whose rows are judged by something that changed (a consent, an owner); otherwise only
-        the added rows: untouched rows keep the verdicts they were published with."""
-        return self.whole_table if self.is_build or judged_again else self.added_rows
+    def rows_to_judge(self, judged_keys: DataFrame | None) -> DataFrame:
+        """The rows the privacy invariant checks: every row of a build; of an increment, the
+        rows it adds and those it keeps of the keys judged by something that changed
+        (`judged_keys`). A withdrawal of a thousand customers is checked on their rows, not on
+        a million customers' (`privacy_audit` checks every row on a schedule)."""
+        if self.is_build or self.kept_rows is None:
+            return self.whole_table
+        if judged_keys is None:
+            return self.added_rows
+        judged = self.kept_rows.join(F.broadcast(judged_keys), list(self.key), "left_semi")
+        return judged.unionByName(self.added_rows)
 
 
 def change_of(publication: Publication, uri: str, increment: Increment | None) -> Change:
@@ -51,6 +59,7 @@ def change_of(publication: Publication, uri: str, increment: Increment | None) -
     change = Change(
         added_rows=added,
         whole_table=published.unionByName(added),
+        kept_rows=published,
         key=publication.key,
         increment=increment,
         keys_replaced=keys_replaced,
@@ -58,9 +67,11 @@ def change_of(publication: Publication, uri: str, increment: Increment | None) -
     if removed_keys is None:
         return change
     keys, key = F.broadcast(removed_keys), list(publication.key)
+    kept = published.join(keys, key, "left_anti")
     return Change(
         added_rows=added,
-        whole_table=published.join(keys, key, "left_anti").unionByName(added),
+        whole_table=kept.unionByName(added),
+        kept_rows=kept,
         key=publication.key,
         increment=increment,
         removed_keys=removed_keys,

@@ -61,9 +61,11 @@ class Publication:
     """For an increment that replaces some keys' rows: the key columns."""
     removed_keys: DataFrame | None = None
     """For an increment: the values of `key` whose rows are removed before `rows` are added."""
-    judged_again: bool = False
-    """For an increment: what the privacy invariant judges rows by changed (a consent, an
-    owner), so every row of the table is checked again, not only the added ones."""
+    judged_keys: DataFrame | None = None
+    """For an increment: the values of `key` whose rows the privacy invariant judges by
+    something that changed (a consent, an owner, a removed device reading). Their rows are
+    checked again with the added ones; the rows of every other key keep the verdicts they were
+    published with (the scheduled privacy audit checks every row)."""
     companion_tables: Sequence[tuple[LakeTable, DataFrame]] = ()
     """Tables written beside the table, before it, with its marker: customer_trusted's current
     record of every customer, which step_trainer_trusted reads. A build replaces them; an

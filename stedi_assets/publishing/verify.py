@@ -62,7 +62,7 @@ def verify(
     kept when the table only grows (it still holds the rows it shows)."""
     started = time.perf_counter()
     rules = checks.rule_counts(table.model, change.added_rows)
-    violations = publication.privacy_violations(change.rows_to_judge(publication.judged_again))
+    violations = publication.privacy_violations(change.rows_to_judge(publication.judged_keys))
     charts = publication.charts(change.whole_table) if publication.charts else {}
     job = _Job(rules, change, violations, charts, publication.parsed_landing, published_preview)
     answers = job.answer()
