@@ -24,7 +24,7 @@ same files:
 It prints each figure as it comes and rewrites its section of `benchmarks/results.md` after
 every size, so a run stopped part-way keeps what it measured.
 
-    python benchmarks/run_huge.py [--sizes 10 1000] [--skip-bare]
+    python benchmarks/run_huge.py [--sizes 1 10 120 1000] [--skip-bare]
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def section(command: str, results: list[HugeResult]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 120, 1000])
     parser.add_argument("--skip-bare", action="store_true", help="leave out the plain script")
     args = parser.parse_args()
     command = f"python benchmarks/run_huge.py {' '.join(sys.argv[1:])}".strip()
