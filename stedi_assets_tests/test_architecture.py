@@ -19,6 +19,7 @@ RANKS = {
     "tables": 2,
     "erasure": 3,
     "publishing": 3,
+    "audit": 3,
     "builds": 4,
     "orchestration": 5,
     "definitions": 6,

@@ -119,7 +119,9 @@ class MachineLearningCuratedBuilder(Builder):
         )
         # A device reading removed: the pairs of its device are checked again too.
         lost_readings = devices is not None and not devices.additions_only
-        judged = removed_devices.select("serialNumber").distinct() if lost_readings else None
+        serials_judged = (
+            removed_devices.select("serialNumber").distinct() if lost_readings else None
+        )
         return Publication(
             pairs,
             lambda rows: _pairs_outside(rows, device_readings, few=few),
@@ -127,7 +129,7 @@ class MachineLearningCuratedBuilder(Builder):
             removed_keys=serials.join(
                 self._carried_before(increment, customers), "serialNumber", "left_semi"
             ),
-            judged_keys=judged,
+            judged_keys=serials_judged,
         )
 
     def _changes(

@@ -136,6 +136,8 @@ class CustomerTrustedBuilder(TrustedBuilder):
             )
         records_before = delta_tables.read_version(self.spark, self.layout.parsed("customer"))
         change = customer_increment(parsed, records_before)
+        # No keys judged again: the customers the new records name are replaced whole, and
+        # `newest_update` knows only theirs (the audit checks every row).
         return Publication(
             change.build.rows,
             lambda rows: privacy.not_current_or_not_consenting(rows, change.newest_update),
@@ -219,7 +221,7 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             if increment is not None and consent_changed
             else None
         )
-        judged = _reading_increment(
+        reading_change = _reading_increment(
             readings,
             read_before,
             "user",
@@ -228,16 +230,16 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             ACCELEROMETER,
         )
         return Publication(
-            judged.build.rows,
+            reading_change.build.rows,
             lambda rows: privacy.readings_outside_consent(
                 rows, "timestamp", privacy.consent_by_email(customers, "user"), since_consent
             ),
             parsed_landing=[parsed],
-            build=judged.build,
+            build=reading_change.build,
             charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
             key=["user"],
-            removed_keys=judged.replaced_keys,
-            judged_keys=judged.reattributed_keys,
+            removed_keys=reading_change.replaced_keys,
+            judged_keys=reading_change.reattributed_keys,
         )
 
 
@@ -273,7 +275,7 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
             if increment is not None and owners_changed
             else None
         )
-        judged = _reading_increment(
+        reading_change = _reading_increment(
             device_readings,
             read_before,
             "serialNumber",
@@ -283,13 +285,13 @@ class StepTrainerTrustedBuilder(TrustedBuilder):
         )
         consent = privacy.consent_by_device(current, curated)
         return Publication(
-            judged.build.rows,
+            reading_change.build.rows,
             lambda rows: privacy.readings_outside_consent(
                 rows, "sensorReadingTime", consent, since_consent
             ),
             parsed_landing=[parsed],
-            build=judged.build,
+            build=reading_change.build,
             key=["serialNumber"],
-            removed_keys=judged.replaced_keys,
-            judged_keys=judged.reattributed_keys,
+            removed_keys=reading_change.replaced_keys,
+            judged_keys=reading_change.reattributed_keys,
         )

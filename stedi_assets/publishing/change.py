@@ -22,7 +22,7 @@ class Change:
     whole_table: DataFrame
     """The table as it will be: for an increment, the published rows that stay and the new ones."""
     kept_rows: DataFrame | None = None
-    """For an increment: the published rows that stay."""
+    """For an increment, the published rows that stay; None for a build."""
     key: Sequence[str] = ()
     increment: Increment | None = None
     """The published version an increment builds on; None for a build."""
@@ -39,11 +39,13 @@ class Change:
         """The rows the privacy invariant checks: every row of a build; of an increment, the
         rows it adds and those it keeps of the keys judged by something that changed
         (`judged_keys`). A withdrawal of a thousand customers is checked on their rows, not on
-        a million customers' (`privacy_audit` checks every row on a schedule)."""
-        if self.is_build or self.kept_rows is None:
+        a million customers' (`privacy_audit_job` checks every row on a schedule)."""
+        if self.kept_rows is None:  # a build
             return self.whole_table
         if judged_keys is None:
             return self.added_rows
+        if not self.key:
+            raise ValueError("an increment with keys judged again needs the table's key columns")
         judged = self.kept_rows.join(F.broadcast(judged_keys), list(self.key), "left_semi")
         return judged.unionByName(self.added_rows)
 

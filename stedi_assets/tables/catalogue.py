@@ -95,6 +95,11 @@ every customer, as read from the landing files still there (personal data, like 
 increment compares new lines with them."""
 
 
+def parsed_table(source: str) -> LakeTable:
+    """A landing source's parsed records (`PARSED_TABLES`)."""
+    return next(table for table in PARSED_TABLES if table.path == f"{source}/parsed")
+
+
 def written_before(table: LakeTable) -> tuple[LakeTable, ...]:
     """The tables a build of `table` writes before it, each marked with the build: its landing
     source's quarantine and parsed records, and its declared companions. A run stopped between
@@ -103,8 +108,7 @@ def written_before(table: LakeTable) -> tuple[LakeTable, ...]:
     if source is None:
         return ()
     quarantine = next(t for t in QUARANTINE_TABLES if t.path == f"{source}/quarantine")
-    parsed = next(t for t in PARSED_TABLES if t.path == f"{source}/parsed")
-    return (quarantine, parsed, *table.companions)
+    return (quarantine, parsed_table(source), *table.companions)
 
 
 ERASURE_LOG = LakeTable("erasure_log", "erasure/log")

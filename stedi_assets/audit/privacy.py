@@ -1,9 +1,11 @@
 """The privacy audit: every row of every published zone table against its privacy invariant.
 
 A run checks what it changes before publishing (`Change.rows_to_judge`): the rows it adds and
-those of the keys whose consent or owner changed, not the million others. The audit checks
-them all, on the latest tables, independently of how they were built (it reads no build
-record and no increment): a scheduled job (`privacy_audit_job`) that fails loudly.
+those of the keys whose consent, owner or device readings changed, not the million others. The
+audit checks them all, on the latest tables, independently of how they were built (it reads no
+build record and no increment): a scheduled job (`privacy_audit_job`) that fails loudly. It
+sits outside `publishing/`, whose code is part of every table's build record: editing the
+audit rebuilds no table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from stedi_assets.contract import privacy
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.one_job import aggregate_in_one_job
-from stedi_assets.tables.catalogue import CURRENT_CUSTOMERS, PARSED_TABLES, LakeTable
+from stedi_assets.tables.catalogue import CURRENT_CUSTOMERS, LakeTable, parsed_table
 from stedi_assets.tables.curated import CUSTOMERS_CURATED, MACHINE_LEARNING_CURATED
 from stedi_assets.tables.personal_data import example_keys
 from stedi_assets.tables.trusted import (
@@ -40,14 +42,14 @@ class Finding:
     audited: bool
     """False when the table, or a table it is judged by, is not published yet."""
     violating_rows: int = 0
-    examples: tuple[dict, ...] = ()
+    examples: tuple[dict[str, object], ...] = ()
 
 
 def _invariants(since_consent: bool) -> list[tuple[ZoneTable, Callable[[Tables], DataFrame]]]:
     """Each zone table's rows that break its invariant, given the latest tables."""
 
     def customers(read: Tables) -> DataFrame:
-        records = read(next(table for table in PARSED_TABLES if table.path == "customer/parsed"))
+        records = read(parsed_table("customer"))
         newest = records.groupBy("email").agg(F.max("lastUpdateDate").alias("newest_update"))
         return privacy.not_current_or_not_consenting(read(CUSTOMER_TRUSTED.table), newest)
 
@@ -106,13 +108,14 @@ def audit(spark: SparkSession, layout: LakeLayout, since_consent: bool) -> list[
     )
     found = {name: count for name, (count,) in zip(violations, counts, strict=True)}
     return [
-        _finding(table, found.get(table.name), violations.get(table.name))
+        _finding(table, violations[table.name], found[table.name])
+        if table.name in found
+        else Finding(table, audited=False)
         for table, _ in invariants
     ]
 
 
-def _finding(table: ZoneTable, count: int | None, violations: DataFrame | None) -> Finding:
-    if count is None or violations is None:
-        return Finding(table, audited=False)
+def _finding(table: ZoneTable, violations: DataFrame, count: int) -> Finding:
+    """An audited table's finding, with a few hashed examples when rows broke its rule."""
     examples = example_keys(violations, table.example_key) if count else []
     return Finding(table, audited=True, violating_rows=count, examples=tuple(examples))

@@ -1,0 +1,1 @@
+"""The scheduled audits of the published lake: checks of every row, apart from any run."""
