@@ -19,8 +19,6 @@ class Change:
     added_rows: DataFrame
     """The rows written (cached): every row of a build; an increment's new rows, in the table's
     column order."""
-    whole_table: DataFrame
-    """The table as it will be: for an increment, the published rows that stay and the new ones."""
     kept_rows: DataFrame | None = None
     """For an increment, the published rows that stay; None for a build."""
     key: Sequence[str] = ()
@@ -35,14 +33,20 @@ class Change:
     def is_build(self) -> bool:
         return self.increment is None
 
+    @property
+    def whole_table(self) -> DataFrame:
+        """The table as it will be: for an increment, the published rows that stay and the new
+        ones."""
+        if self.kept_rows is None:
+            return self.added_rows
+        return self.kept_rows.unionByName(self.added_rows)
+
     def rows_to_judge(self, judged_keys: DataFrame | None) -> DataFrame:
         """The rows the privacy invariant checks: every row of a build; of an increment, the
         rows it adds and those it keeps of the keys judged by something that changed
         (`judged_keys`). A withdrawal of a thousand customers is checked on their rows, not on
         a million customers' (`privacy_audit_job` checks every row on a schedule)."""
-        if self.kept_rows is None:  # a build
-            return self.whole_table
-        if judged_keys is None:
+        if self.kept_rows is None or judged_keys is None:  # a build adds every row
             return self.added_rows
         if not self.key:
             raise ValueError("an increment with keys judged again needs the table's key columns")
@@ -54,13 +58,12 @@ def change_of(publication: Publication, uri: str, increment: Increment | None) -
     """What publishing `publication` changes in the table at `uri`."""
     if increment is None:
         rows = publication.rows.persist()
-        return Change(added_rows=rows, whole_table=rows)
+        return Change(added_rows=rows)
     published = delta_tables.read_version(publication.rows.sparkSession, uri, increment.version)
     added = publication.rows.select(*published.columns).persist()
     removed_keys, keys_replaced = _keys_replaced(publication)
     change = Change(
         added_rows=added,
-        whole_table=published.unionByName(added),
         kept_rows=published,
         key=publication.key,
         increment=increment,
@@ -72,7 +75,6 @@ def change_of(publication: Publication, uri: str, increment: Increment | None) -
     kept = published.join(keys, key, "left_anti")
     return Change(
         added_rows=added,
-        whole_table=kept.unionByName(added),
         kept_rows=kept,
         key=publication.key,
         increment=increment,
