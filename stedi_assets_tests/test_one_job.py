@@ -7,7 +7,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_sample, readings_per_customer
+from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_part, readings_per_customer
 from stedi_assets.publishing.verify import content_aggregates, content_hashes, summed_hashes
 from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets.tables.personal_data import MASK
@@ -45,7 +45,7 @@ def test_the_preview_is_the_first_rows_in_column_order_with_personal_fields_mask
          enumerate(["zoe", "bob", "ann", "eve", "dan", "cat", "fay"])],
         "email string, customerName string, visits long, registrationDate long",
     )  # fmt: skip
-    (values,) = aggregate_in_one_job((customers, [preview_sample(customers)]))
+    (values,) = aggregate_in_one_job(preview_part(customers))
     (sample,) = values
     # Ordered by the values themselves; every personal field masked whole, times by their day.
     assert [tuple(row) for row in sample] == [
@@ -55,8 +55,8 @@ def test_the_preview_is_the_first_rows_in_column_order_with_personal_fields_mask
         (MASK, MASK, 4, "1970-01-05"),
         (MASK, MASK, 3, "1970-01-04"),
     ][:PREVIEW_ROWS]
-    (empty,) = aggregate_in_one_job((customers.limit(0), [preview_sample(customers)]))
-    assert empty[0] is None
+    (empty,) = aggregate_in_one_job(preview_part(customers.limit(0)))
+    assert empty[0] == []
 
 
 def test_a_column_without_an_order_does_not_stop_the_preview(spark: SparkSession) -> None:
@@ -66,7 +66,7 @@ def test_a_column_without_an_order_does_not_stop_the_preview(spark: SparkSession
         (7 - F.col("id")).alias("reading"),
         F.create_map(F.lit("unit"), F.lit("g")).alias("labels"),
     )
-    ((sample,),) = aggregate_in_one_job((readings, [preview_sample(readings)]))
+    ((sample,),) = aggregate_in_one_job(preview_part(readings))
     assert [row["reading"] for row in sample] == [0, 1, 2, 3, 4][:PREVIEW_ROWS]
     assert all(row["labels"] == {"unit": "g"} for row in sample)
 

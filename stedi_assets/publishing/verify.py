@@ -18,7 +18,7 @@ from stedi_assets.contract.accounting import Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME
 from stedi_assets.publishing.change import Change
 from stedi_assets.publishing.increment_plan import Increment
-from stedi_assets.publishing.metadata import Chart, preview, preview_sample
+from stedi_assets.publishing.metadata import Chart, preview, preview_part
 from stedi_assets.publishing.publication import Publication
 from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets.tables import checks
@@ -115,7 +115,7 @@ class _Job:
             zip(self.rule_names, rule_parts, strict=True)
         )
         if published_preview is None:
-            self.parts["preview"] = (change.whole_table, [preview_sample(change.whole_table)])
+            self.parts["preview"] = preview_part(change.whole_table)
         self.parts["content"] = (change.added_rows, content_aggregates(change.added_rows))
         if change.removed_rows is not None:
             removed = change.removed_rows
