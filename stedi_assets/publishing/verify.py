@@ -198,7 +198,7 @@ def summed_hashes(sums: Sequence[int | None]) -> list[Decimal]:
 def _removed(answers: Mapping[str, Row]) -> tuple[int, list[Decimal]]:
     """How many published rows the change removes, and their content sums."""
     if "removed" not in answers:
-        return 0, [Decimal(0), Decimal(0)]
+        return 0, [Decimal(0)] * len(HASH_SEEDS)
     count, *sums = answers["removed"]
     return count, summed_hashes(sums)
 
