@@ -153,8 +153,8 @@ def _planned_increment(
     if record is None:
         return None
     (version, latest_time_ms), table, layout = published, builder.table, lake_resource.layout
-    new_files = bool(added_files(record, inputs, table.landing_source, latest_time_ms))
-    min_rows = lake_resource.increment_min_rows_for(table.landing_source, new_files)
+    files = added_files(record, inputs, table.landing_source, latest_time_ms)
+    min_rows = lake_resource.increment_min_rows_for(table.landing_source, bool(files))
     if rebuild_costs_less(record.row_count, min_rows):
         context.log.info(
             f"{table.name}: a full build rather than an increment: {record.row_count:,} rows, "
@@ -164,12 +164,11 @@ def _planned_increment(
     return plan_increment(
         builder.spark,
         layout,
-        table.landing_source,
         [companion.uri(layout) for companion in written_before(table.table)],
         record,
         version,
         inputs,
-        latest_time_ms,
+        files,
     )
 
 

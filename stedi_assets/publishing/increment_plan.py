@@ -20,7 +20,6 @@ from pyspark.sql import functions as F
 from stedi_assets.publishing.build_inputs import (
     BuildInputs,
     BuildRecord,
-    added_files,
     companion_marker,
     is_companion_marker,
 )
@@ -138,20 +137,19 @@ def rebuild_costs_less(rows: int, min_rows: int) -> bool:
 def plan_increment(
     spark: SparkSession,
     layout: LakeLayout,
-    landing_source: str | None,
     companions: list[str],
     record: BuildRecord,
     version: int,
     inputs: BuildInputs,
-    latest_time_ms: int,
+    files: list[LandingFile] | None,
 ) -> Increment | None:
-    """The increment the table published as `version` (with `record`) can make now, or None:
-    its settings, code or landing files changed otherwise than by added files, a future-dated
-    line became plausible, an upstream table was rewritten by something other than this
+    """The increment the table published as `version` (with `record`) can make now with the
+    landing `files` added since (`build_inputs.added_files`), or None: its settings, code or
+    landing files changed otherwise than by added files, a future-dated line became plausible
+    (`files` is None then), an upstream table was rewritten by something other than this
     project (an erasure), or a run stopped after writing the table's `companions` (its
     quarantine, its parsed records) but before the table (their commits do not carry the
     table's record)."""
-    files = added_files(record, inputs, landing_source, latest_time_ms)
     if files is None or record.upstream_versions is None:
         return None
     marker = companion_marker(record.inputs)
