@@ -86,7 +86,7 @@ def preview_part(rows: DataFrame) -> tuple[DataFrame, list[Column]]:
     shown = F.transform(
         in_order, lambda pair: F.struct(*(_shown(pair["row"], name) for name in rows.columns))
     )
-    return first, [shown]
+    return first, [F.when(F.size(shown) > 0, shown)]  # an empty table: no sample (null)
 
 
 def preview(columns: Sequence[str], sample: Sequence[Row] | None) -> dg.MarkdownMetadataValue:
