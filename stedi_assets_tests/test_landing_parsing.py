@@ -1,7 +1,6 @@
 """Rule 1: every landing line is either a typed record or a quarantine row naming file, line and
 reason; blank lines are ignored; nothing is dropped silently."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -263,9 +262,11 @@ def test_a_listed_file_gone_before_it_is_read_is_a_clear_error(
 READING_VALUES = [
     ('"a@b.c"', "5", "1", "2.5", "-3"),
     ('"Zoë:x@b.c"', "0", "-0.0", "0.10000000000000000001", "123456789012345.5"),
+    ('" \ufffc\ufffe\uffff\U0001f600 "', "1", "2", "3", "4"),
     ('""', "999999999999999999", "-1.5", "7", "8"),
     ('"a\\"b"', "9223372036854775807", "1e5", "-2E-3", "0"),
     ('"\ufffd"', "9223372036854775808", "1", "2", "3"),
+    ('"a\ufffd"', "5", "1", "2", "3"),
     ('"tab\there"', "5", "1", "2", "3"),
     ("7", "5", '"1"', "null", "1e999"),
 ]
@@ -294,18 +295,42 @@ def test_plain_records_read_as_the_json_parser_reads_them(
     assert repr(first["x"] if source is ACCELEROMETER else 0) != "-0.0"
 
 
-def test_the_plain_pattern_takes_only_plain_literals() -> None:
-    def plain(source: LandingSource, values: tuple[str, ...]) -> bool:
-        members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
-        java_pattern = plain_record_pattern(source)
-        python_pattern = java_pattern.replace("\\z", "\\Z")  # Python's \Z is Java's \z
-        return re.search(python_pattern, "{" + ",".join(members) + "}") is not None
+def test_the_plain_pattern_takes_only_plain_literals(spark: SparkSession) -> None:
+    """Run by Java's regex engine, as Spark runs it."""
 
-    assert [plain(ACCELEROMETER, values) for values in READING_VALUES] == [
-        *[True] * 3,
-        *[False] * 4,
-    ]
-    assert all(plain(CUSTOMER, values) for values in CUSTOMER_VALUES)
+    def plain(source: LandingSource, rows: list[tuple[str, ...]]) -> list[bool]:
+        lines = [
+            "{"
+            + ",".join(
+                f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)
+            )
+            + "}"
+            for values in rows
+        ]
+        matched = spark.createDataFrame(
+            [(i, line) for i, line in enumerate(lines)], "i int, line string"
+        )
+        pattern = plain_record_pattern(source)
+        return [
+            row[0] for row in matched.orderBy("i").select(F.col("line").rlike(pattern)).collect()
+        ]
+
+    assert plain(ACCELEROMETER, READING_VALUES) == [*[True] * 4, *[False] * 5]
+    assert all(plain(CUSTOMER, CUSTOMER_VALUES))
+
+
+def test_invalid_utf8_is_read_as_the_json_parser_reads_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Invalid UTF-8 in a string is never a plain literal: the line is read as the parser
+    reads it, in declared field order or not."""
+    declared = b'{"user":"a\xffb@c.d","timestamp":5,"x":1,"y":2,"z":3}'
+    reversed_ = b'{"z":3,"y":2,"x":1,"timestamp":5,"user":"a\xffb@c.d"}'
+    first, second = parse(
+        spark, tmp_path / "l", ACCELEROMETER, declared + b"\n" + reversed_ + b"\n"
+    )
+    fields = ["reason", *ACCELEROMETER.columns]
+    assert [first[name] for name in fields] == [second[name] for name in fields]
 
 
 NOW_MS = 1_790_000_000_000  # 2026-09-21

@@ -27,11 +27,15 @@ _INTEGER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT)$"
 _NUMBER_TYPES = "^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL.*)$"
 _ABSENT_TYPES = ("NULL", "VOID")  # the field is missing, or JSON null
 _JSON_WHITESPACE_TO_END = r"\}[ \t\r\n]*\z"
-# Plain records (`plain_record_pattern`): literals whose text is exactly their value.
-_PLAIN_SPACE = "[ \t]*+"
+# Plain records (`plain_record_pattern`): literals whose text is exactly their value. Java's
+# regex engine runs this on nearly every landing line, so its form is chosen for speed as well
+# (same lines matched): white space greedy (what follows it never starts with white space), and
+# U+FFFD taken out by an intersection (in the one negated class it made matching 2.7 times
+# slower).
+_PLAIN_SPACE = "[ \t]*"
 _PLAIN_LITERALS = {
     # No escapes, no control characters, no U+FFFD (which stands in for invalid UTF-8).
-    "string": r'"[^"\\\x00-\x1f\ufffd]*+"',
+    "string": r'"[[^"\\\x00-\x1f]&&[^\ufffd]]*+"',
     "bigint": r"-?(?:0|[1-9][0-9]{0,17}+)",
     "int": r"-?(?:0|[1-9][0-9]{0,8}+)",
     "double": r"-?(?:0|[1-9][0-9]{0,15}+)(?:\.[0-9]{1,20}+)?",
@@ -443,7 +447,7 @@ def _future_time(source: LandingSource, ranges: PlausibleRanges) -> Column:
 
 def _joined(problems: list[Column]) -> Column:
     """The problems that apply, joined by "; ", or null when none does."""
-    joined = F.array_join(F.array_compact(F.array(*problems)), "; ")
+    joined = F.concat_ws("; ", *problems)  # skips nulls, and builds no array per line
     return F.when(joined != "", joined)
 
 
