@@ -22,9 +22,10 @@ same files:
    is the longest.
 
 It prints each figure as it comes and rewrites its section of `benchmarks/results.md` after
-every size, so a run stopped part-way keeps what it measured.
+every size, so a run stopped part-way keeps what it measured. `--full-build-only` runs steps 1
+and 8 alone: the project against the plain script, in half the time.
 
-    python benchmarks/run_huge.py [--sizes 1 10 120 1000] [--skip-bare]
+    python benchmarks/run_huge.py [--sizes 1 10 120 1000] [--skip-bare | --full-build-only]
 """
 
 from __future__ import annotations
@@ -196,7 +197,27 @@ def measure_changes(
         result.differences_after = compare(result, lake, work / "duck-after", work)
 
 
-def run_size(multiple: int, skip_bare: bool, report: Callable[[HugeResult], None]) -> HugeResult:
+def check_and_change(
+    result: HugeResult,
+    lake: Path,
+    work: Path,
+    environment: dict[str, str],
+    report: Callable[[HugeResult], None],
+) -> None:
+    """Steps 2 to 7: DuckDB's contract and the tables against it, then the changes."""
+    duck = [sys.executable, str(ROOT / "benchmarks/duckdb_contract.py"), str(lake)]
+    result.duckdb = attempt(result, "DuckDB contract", [*duck, str(work / "duck")], environment)
+    report(result)
+    if result.project and result.duckdb:
+        result.differences = compare(result, lake, work / "duck", work)
+        report(result)
+        measure_changes(result, lake, work, environment, duck)
+        report(result)
+
+
+def run_size(
+    multiple: int, skip_bare: bool, full_build_only: bool, report: Callable[[HugeResult], None]
+) -> HugeResult:
     result = HugeResult(multiple)
     landing = landing_for(multiple, large_files=True)
     result.lines, result.json_bytes, result.largest_file_bytes = landing_size(landing)
@@ -205,14 +226,8 @@ def run_size(multiple: int, skip_bare: bool, report: Callable[[HugeResult], None
         environment, lake = benchmark_environment(landing, work)
         result.project = attempt(result, "full build", materialize_command(), environment)
         report(result)
-        duck = [sys.executable, str(ROOT / "benchmarks/duckdb_contract.py"), str(lake)]
-        result.duckdb = attempt(result, "DuckDB contract", [*duck, str(work / "duck")], environment)
-        report(result)
-        if result.project and result.duckdb:
-            result.differences = compare(result, lake, work / "duck", work)
-            report(result)
-            measure_changes(result, lake, work, environment, duck)
-            report(result)
+        if not full_build_only:
+            check_and_change(result, lake, work, environment, report)
         if not skip_bare:
             bare = [sys.executable, str(ROOT / "benchmarks/bare_pyspark.py"), str(landing)]
             result.bare = attempt(result, "plain PySpark", [*bare, str(work / "bare")], environment)
@@ -327,7 +342,11 @@ def section(command: str, results: list[HugeResult]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 120, 1000])
-    parser.add_argument("--skip-bare", action="store_true", help="leave out the plain script")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--skip-bare", action="store_true", help="leave out the plain script")
+    choice.add_argument(
+        "--full-build-only", action="store_true", help="the full build and the plain script alone"
+    )
     args = parser.parse_args()
     command = f"python benchmarks/run_huge.py {' '.join(sys.argv[1:])}".strip()
     results: list[HugeResult] = []
@@ -338,7 +357,7 @@ def main() -> None:
         )
 
     for multiple in args.sizes:
-        results.append(run_size(multiple, args.skip_bare, report))
+        results.append(run_size(multiple, args.skip_bare, args.full_build_only, report))
     print("\n" + section(command, results))
 
 
