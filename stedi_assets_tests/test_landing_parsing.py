@@ -322,8 +322,8 @@ def test_the_plain_pattern_takes_only_plain_literals(spark: SparkSession) -> Non
 def test_invalid_utf8_is_read_as_the_json_parser_reads_it(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """Invalid UTF-8 in a string is never a plain literal: the line is read as the parser
-    reads it, in declared field order or not."""
+    """A line with invalid UTF-8 in a string reads the same in declared field order (which
+    the plain pattern could take) and in reverse order (always the JSON parser)."""
     declared = b'{"user":"a\xffb@c.d","timestamp":5,"x":1,"y":2,"z":3}'
     reversed_ = b'{"z":3,"y":2,"x":1,"timestamp":5,"user":"a\xffb@c.d"}'
     first, second = parse(
