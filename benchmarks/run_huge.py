@@ -326,10 +326,14 @@ def section(command: str, results: list[HugeResult]) -> str:
         "Each source as two large files (a plain export), the default configuration; the runs "
         "after a change reuse what they can, their share of the full build in brackets.\n\n"
         + sizes_table(results)
-        + "\n\nThe project's tables against DuckDB's exact contract on the same files:\n\n"
-        + differences_table(results)
         + "\n"
     )
+    if any(r.differences for r in results):
+        text += (
+            "\nThe project's tables against DuckDB's exact contract on the same files:\n\n"
+            + differences_table(results)
+            + "\n"
+        )
     growth = growth_table(results)
     if growth:
         text += "\nThe same change on a longer history:\n\n" + growth + "\n"

@@ -68,3 +68,14 @@ def test_the_next_days_readings_are_all_kept_and_later_than_every_reading(tmp_pa
     assert written == len(new) == 50
     assert all(latest + run_huge.ONE_DAY_MS <= time < latest + 2 * run_huge.ONE_DAY_MS
                for _, time in new)  # fmt: skip
+
+
+def test_a_full_build_only_section_has_no_comparison_table() -> None:
+    """`--full-build-only` compares nothing with DuckDB: its section has no empty table."""
+    built = run_huge.HugeResult(1000, project=run_huge.Measurement(1893.1, 9 * 2**30, 8 * 2**30))
+    compared = run_huge.HugeResult(10, differences={"customer_trusted": (0, 0)})
+
+    assert "against DuckDB" not in run_huge.section("cmd", [built])
+    assert "| 10x | customer_trusted | 0 / 0 | not run |" in run_huge.section(
+        "cmd", [built, compared]
+    )
