@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
+from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.tools.sample_data import write_sample_landing
 from stedi_assets.tools.shared_spark import TOKEN_VARIABLE, connect_server, new_token
 from stedi_assets_tests.erased_lake import ErasedLake, erase_a_customer
@@ -185,3 +186,25 @@ def cli_lake(
     (home / "cli-output.log").write_text(run.stdout + run.stderr)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return CliLake(lake, home, run)
+
+
+class Clock:
+    """Now, as the runs and the sensor see it (`PlausibleRanges.as_of`), in epoch ms: a test
+    sets it and moves it on."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The machine's clock, at 1,800,000,000,000 ms (January 2027) until the test moves it:
+    what is dated ahead of it is implausible until it catches up."""
+    now = Clock(1_800_000_000_000)
+    as_of = PlausibleRanges.as_of
+    monkeypatch.setattr(
+        PlausibleRanges,
+        "as_of",
+        classmethod(lambda cls, now_ms=None, **ranges: as_of(now.now_ms, **ranges)),
+    )
+    return now

@@ -19,7 +19,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets import defs, settings
 from stedi_assets.orchestration.resources import LakeResource, s3_resource
+from stedi_assets.publishing.build_inputs import BuildRecord
 from stedi_assets.settings import PROJECT_ROOT, ConsentPolicy
+from stedi_assets.storage import delta_tables
 from stedi_assets.storage.landing_store import is_hidden
 from stedi_assets.storage.spark import spark_config
 from stedi_assets.tools.cli import materialize_command
@@ -222,14 +224,26 @@ def table_rows(spark: SparkSession, root: Path, table: str) -> Counter:
     return Counter(tuple(row) for row in frame.select(*COLUMNS[table]).collect())
 
 
-def assert_lake_matches(spark: SparkSession, root: Path, expected: Expected) -> None:
+def assert_lake_is(spark: SparkSession, root: Path, expected: Expected) -> None:
+    """Every table (as a multiset), each trusted table's accounting (recorded with its
+    published version) and every quarantine are `expected`'s."""
     for table in TABLE_PATHS:
-        wanted = getattr(expected, table)
-        assert wanted, f"the generated data should give {table} rows"
-        assert table_rows(spark, root, table) == Counter(wanted), table
+        assert table_rows(spark, root, table) == Counter(getattr(expected, table)), table
+    for table, wanted in expected.accounting.items():
+        commit = delta_tables.latest_commit(spark, str(root / TABLE_PATHS[table]))
+        record = BuildRecord.from_json(commit[1]) if commit else None
+        assert record is not None and record.accounting is not None, table
+        assert {key: record.accounting[key] for key in wanted} == wanted, table
     for source in SOURCES:
         quarantine = spark.read.format("delta").load(str(root / source / "quarantine"))
         found = sorted(
             (Path(row.source_file).name, row.line_number) for row in quarantine.collect()
         )
         assert found == expected.quarantined[source], source
+
+
+def assert_lake_matches(spark: SparkSession, root: Path, expected: Expected) -> None:
+    """`assert_lake_is`, on data that gives every table rows (an empty table proves little)."""
+    for table in TABLE_PATHS:
+        assert getattr(expected, table), f"the generated data should give {table} rows"
+    assert_lake_is(spark, root, expected)

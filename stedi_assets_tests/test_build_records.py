@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.contract import landing, plausibility
+from stedi_assets.contract import landing
 from stedi_assets.publishing.build_inputs import (
     BuildInputs,
     BuildRecord,
@@ -29,6 +29,7 @@ from stedi_assets.settings import ConsentPolicy
 from stedi_assets.storage.landing_store import LandingFile
 from stedi_assets.tools.progress import RunNarrator
 from stedi_assets.tools.sample_data import write_sample_landing
+from stedi_assets_tests.conftest import Clock
 from stedi_assets_tests.erased_lake import ALL_TABLES
 from stedi_assets_tests.lakes import (
     HAND_MADE_TIMES,
@@ -438,13 +439,12 @@ def test_each_change_rebuilds_only_what_it_feeds_and_equals_the_reference(
 
 @pytest.mark.slow
 def test_a_reading_dated_ahead_is_rebuilt_once_the_clock_reaches_it(
-    spark: SparkSession, lake_root: Path, monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, lake_root: Path, clock: Clock
 ) -> None:
     """A phone reading and a device reading 26 hours ahead (the allowed future is 24) are
     quarantined, still an hour later, and kept two hours later, when they pair. Customers
     have no future time: they are not rebuilt."""
-    now_ms = 1_800_000_000_000
-    ahead = now_ms + 26 * 3_600_000
+    ahead = clock.now_ms + 26 * 3_600_000
     customer = {
         "email": "ann@x.com",
         "serialNumber": "S1",
@@ -459,21 +459,14 @@ def test_a_reading_dated_ahead_is_rebuilt_once_the_clock_reaches_it(
     (lake_root / "step_trainer/landing").mkdir(parents=True)
     write_lines(lake_root / "step_trainer/landing/s.json", [device])
 
-    clock = {"now_ms": now_ms}
-    as_of = plausibility.PlausibleRanges.as_of
-    monkeypatch.setattr(
-        plausibility.PlausibleRanges,
-        "as_of",
-        classmethod(lambda cls, now_ms=None, **ranges: as_of(clock["now_ms"], **ranges)),
-    )
     assert materialize_lake(lake_root, spark, **HAND_MADE_TIMES).success
     assert read_rows(spark, lake_root / "accelerometer/trusted") == []
     before = table_versions(lake_root)
-    clock["now_ms"] += 3_600_000  # the reading is now 25 hours ahead
+    clock.now_ms += 3_600_000  # the reading is now 25 hours ahead
     assert materialize_lake(lake_root, spark, **HAND_MADE_TIMES).success
     assert rebuilt_since(before, lake_root) == set()
 
-    clock["now_ms"] += 3_600_000
+    clock.now_ms += 3_600_000
     assert materialize_lake(lake_root, spark, **HAND_MADE_TIMES).success
     assert rebuilt_since(before, lake_root) == PHONE_READINGS | DEVICE_READINGS
     assert read_rows(spark, lake_root / "accelerometer/trusted") == [

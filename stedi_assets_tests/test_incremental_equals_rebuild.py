@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,15 +35,20 @@ from hypothesis.stateful import (
 )
 from pyspark.sql import SparkSession
 
-from stedi_assets.contract import plausibility
 from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.one_job import aggregate_in_one_job
+from stedi_assets_tests.conftest import Clock
 from stedi_assets_tests.erased_lake import SALT, erase, serial_carriers
-from stedi_assets_tests.lakes import HAND_MADE_TIMES, TABLE_PATHS, materialize_lake, table_rows
-from stedi_assets_tests.reference_contract import SOURCES, Erased, compute_expected
+from stedi_assets_tests.lakes import (
+    HAND_MADE_TIMES,
+    TABLE_PATHS,
+    assert_lake_is,
+    materialize_lake,
+)
+from stedi_assets_tests.reference_contract import Erased, compute_expected
 from stedi_assets_tests.test_sensors import Sensor
 
 HOUR_MS = 3_600_000
@@ -111,18 +115,9 @@ def lake_matches_reference(
         erased_serials=erased.serials,
         now_ms=now_ms,
     )
+    assert_lake_is(spark, lake, expected)
     for table in TABLE_PATHS:
-        assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
         assert recorded_digest_is_the_rows(spark, lake / TABLE_PATHS[table]), table
-    for table, wanted in expected.accounting.items():
-        commit = delta_tables.latest_commit(spark, str(lake / TABLE_PATHS[table]))
-        record = BuildRecord.from_json(commit[1]) if commit else None
-        assert record is not None and record.accounting is not None, table
-        assert {key: record.accounting[key] for key in wanted} == wanted, table
-    for source in SOURCES:
-        quarantine = spark.read.format("delta").load(str(lake / source / "quarantine"))
-        found = sorted((Path(r.source_file).name, r.line_number) for r in quarantine.collect())
-        assert found == expected.quarantined[source], source
     return any(getattr(expected, table) for table in TABLE_PATHS)
 
 
@@ -168,8 +163,6 @@ def interrupted_after(commits: int) -> Iterator[None]:
         yield
 
 
-CLOCK = {"now_ms": 0}
-"""The machine's clock: what `PlausibleRanges.as_of` (the runs') and the sensor see as now."""
 START_MS = 100 - 24 * HOUR_MS
 """So that the latest plausible time starts at 100: every drawn time (0 to 30) is plausible,
 and the withdrawals dated ahead (101 to 150) are not, until the clock passes them."""
@@ -181,6 +174,7 @@ class LandingChanges(RuleBasedStateMachine):
     spark: SparkSession
     policy: ConsentPolicy
     scratch: Path
+    clock: Clock
 
     def __init__(self) -> None:
         super().__init__()
@@ -191,7 +185,7 @@ class LandingChanges(RuleBasedStateMachine):
         self.written = 0
         self.rows_seen = False
         self.erased = Erased()
-        CLOCK["now_ms"] = START_MS
+        self.clock.now_ms = START_MS
         self.instance = dg.DagsterInstance.ephemeral()
         self.sensor = Sensor(self.instance, str(self.lake))
 
@@ -234,7 +228,7 @@ class LandingChanges(RuleBasedStateMachine):
 
     def compare(self) -> None:
         self.rows_seen |= lake_matches_reference(
-            self.spark, self.lake, self.policy, self.erased, CLOCK["now_ms"]
+            self.spark, self.lake, self.policy, self.erased, self.clock.now_ms
         )
 
     def run(self) -> None:
@@ -313,7 +307,7 @@ class LandingChanges(RuleBasedStateMachine):
     @rule(email=st.sampled_from(EMAILS), serial=st.sampled_from(SERIALS), ahead=st.integers(1, 50))
     def a_withdrawal_dated_ahead(self, email: str, serial: str, ahead: int) -> None:
         """A withdrawal dated beyond the allowed future: quarantined until the clock reaches it."""
-        latest = CLOCK["now_ms"] + 24 * HOUR_MS
+        latest = self.clock.now_ms + 24 * HOUR_MS
         record = {
             "email": email,
             "serialNumber": serial,
@@ -326,7 +320,7 @@ class LandingChanges(RuleBasedStateMachine):
     @rule(milliseconds=st.integers(10, 60))
     def the_clock_moves_on(self, milliseconds: int) -> None:
         """No file changes; the sensor alone decides whether a table must be judged again."""
-        CLOCK["now_ms"] += milliseconds
+        self.clock.now_ms += milliseconds
         self.run()
 
     @rule(email=st.sampled_from(EMAILS), vacuum_now=st.booleans())
@@ -375,20 +369,14 @@ def run_landing_changes(
     spark: SparkSession,
     tmp_path: Path,
     policy: ConsentPolicy,
-    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
     examples: int,
     steps: int,
 ) -> None:
-    as_of = plausibility.PlausibleRanges.as_of
-    monkeypatch.setattr(
-        plausibility.PlausibleRanges,
-        "as_of",
-        classmethod(lambda cls, now_ms=None, **ranges: as_of(CLOCK["now_ms"], **ranges)),
-    )
     machine = type(
         f"LandingChanges_{policy.value}",
         (LandingChanges,),
-        {"spark": spark, "policy": policy, "scratch": tmp_path},
+        {"spark": spark, "policy": policy, "scratch": tmp_path, "clock": clock},
     )
     run_state_machine_as_test(
         machine,
@@ -403,15 +391,15 @@ def run_landing_changes(
 
 
 def test_a_short_sequence_of_landing_changes_equals_the_reference(
-    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, tmp_path: Path, clock: Clock
 ) -> None:
     """The state machine at a small size, in the ten-minute tier: one sequence of two changes."""
-    run_landing_changes(spark, tmp_path, ConsentPolicy.SINCE_CONSENT, monkeypatch, 1, 2)
+    run_landing_changes(spark, tmp_path, ConsentPolicy.SINCE_CONSENT, clock, 1, 2)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", list(ConsentPolicy))
 def test_every_run_equals_the_reference_after_any_sequence_of_landing_changes(
-    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy, monkeypatch: pytest.MonkeyPatch
+    spark: SparkSession, tmp_path: Path, policy: ConsentPolicy, clock: Clock
 ) -> None:
-    run_landing_changes(spark, tmp_path, policy, monkeypatch, EXAMPLES, 5)
+    run_landing_changes(spark, tmp_path, policy, clock, EXAMPLES, 5)

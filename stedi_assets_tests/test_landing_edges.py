@@ -8,7 +8,6 @@ import bz2
 import json
 import os
 import zlib
-from collections import Counter
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -17,20 +16,18 @@ import dagster as dg
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.contract import landing, plausibility
-from stedi_assets.publishing.build_inputs import BuildRecord
-from stedi_assets.storage import delta_tables
+from stedi_assets.contract import landing
 from stedi_assets.storage.landing_store import FolderLandingStore
-from stedi_assets_tests.conftest import LandingWriter
+from stedi_assets_tests.conftest import Clock, LandingWriter
 from stedi_assets_tests.erased_lake import ALL_TABLES, SALT, erase
 from stedi_assets_tests.lakes import (
     HAND_MADE_TIMES,
     TABLE_PATHS,
+    assert_lake_is,
     materialize_lake,
     read_rows,
-    table_rows,
 )
-from stedi_assets_tests.reference_contract import SOURCES, compute_expected
+from stedi_assets_tests.reference_contract import compute_expected
 from stedi_assets_tests.test_sensors import Sensor
 
 
@@ -64,18 +61,7 @@ def run(lake: Path, spark: SparkSession, **options: Any) -> dg.ExecuteInProcessR
 
 def assert_equals_reference(spark: SparkSession, lake: Path, **erased: Any) -> None:
     """Every table, quarantine and accounting is the reference's, for the files as they are."""
-    expected = compute_expected(lake, earliest_time_ms=0, **erased)
-    for table in TABLE_PATHS:
-        assert table_rows(spark, lake, table) == Counter(getattr(expected, table)), table
-    for table, wanted in expected.accounting.items():
-        commit = delta_tables.latest_commit(spark, str(lake / TABLE_PATHS[table]))
-        record = BuildRecord.from_json(commit[1]) if commit else None
-        assert record is not None and record.accounting is not None, table
-        assert {key: record.accounting[key] for key in wanted} == wanted, table
-    for source in SOURCES:
-        quarantine = spark.read.format("delta").load(str(lake / source / "quarantine"))
-        found = sorted((Path(r.source_file).name, r.line_number) for r in quarantine.collect())
-        assert found == expected.quarantined[source], source
+    assert_lake_is(spark, lake, compute_expected(lake, earliest_time_ms=0, **erased))
 
 
 def padded(record: dict) -> str:
@@ -307,19 +293,12 @@ def test_a_withdrawal_dated_ahead_is_applied_by_the_sensors_runs_once_the_clock_
     spark: SparkSession,
     lake_root: Path,
     write_landing: LandingWriter,
-    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
 ) -> None:
     """A withdrawal 26 hours ahead (24 allowed) is quarantined. With only the sensor running
     the lake: nothing changes two hours later, the sensor requests the tables that judged it,
     and everything downstream, with any other table a new file feeds."""
-    now_ms = 1_800_000_000_000
-    clock = {"now_ms": now_ms}
-    as_of = plausibility.PlausibleRanges.as_of
-    monkeypatch.setattr(
-        plausibility.PlausibleRanges,
-        "as_of",
-        classmethod(lambda cls, now_ms=None, **ranges: as_of(clock["now_ms"], **ranges)),
-    )
+    now_ms = clock.now_ms
     instance = dg.DagsterInstance.ephemeral()
     sensor = Sensor(instance, str(lake_root))
 
@@ -340,12 +319,12 @@ def test_a_withdrawal_dated_ahead_is_applied_by_the_sensors_runs_once_the_clock_
     assert len(sensor_run()) == 5
     assert len(read_rows(spark, lake_root / "step_trainer/curated")) == 1  # not yet
 
-    clock["now_ms"] += HOUR_MS  # 25 hours ahead: still implausible
+    clock.now_ms += HOUR_MS  # 25 hours ahead: still implausible
     assert isinstance(sensor.tick(), dg.SkipReason)
-    clock["now_ms"] += HOUR_MS
+    clock.now_ms += HOUR_MS
     write_landing("step_trainer", "more.json", [device("S1", now_ms)])
     assert sensor_run() == sorted(TABLE_PATHS)  # customer_trusted too, not only the devices'
     for path in TABLE_PATHS.values():
         assert read_rows(spark, lake_root / path) == [], path
-    assert_equals_reference(spark, lake_root, now_ms=clock["now_ms"])
+    assert_equals_reference(spark, lake_root, now_ms=clock.now_ms)
     assert isinstance(sensor.tick(), dg.SkipReason)  # judged: nothing is due any more
