@@ -276,6 +276,13 @@ CUSTOMER_VALUES = [
 ]
 
 
+def record_line(source: LandingSource, values: tuple[str, ...], reverse: bool = False) -> str:
+    """A JSON object of `source`'s fields with these value texts, in declared field order (or
+    reversed)."""
+    members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
+    return "{" + ",".join(reversed(members) if reverse else members) + "}"
+
+
 @pytest.mark.parametrize(
     ("source", "values"),
     [(ACCELEROMETER, values) for values in READING_VALUES]
@@ -284,9 +291,7 @@ CUSTOMER_VALUES = [
 def test_plain_records_read_as_the_json_parser_reads_them(
     spark: SparkSession, tmp_path: Path, source: LandingSource, values: tuple[str, ...]
 ) -> None:
-    members = [f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)]
-    declared = "{" + ",".join(members) + "}"
-    reversed_ = "{" + ",".join(reversed(members)) + "}"
+    declared, reversed_ = record_line(source, values), record_line(source, values, reverse=True)
     first, second = parse(
         spark, tmp_path / "l", source, (declared + "\n" + reversed_ + "\n").encode()
     )
@@ -299,16 +304,9 @@ def test_the_plain_pattern_takes_only_plain_literals(spark: SparkSession) -> Non
     """Run by Java's regex engine, as Spark runs it."""
 
     def plain(source: LandingSource, rows: list[tuple[str, ...]]) -> list[bool]:
-        lines = [
-            "{"
-            + ",".join(
-                f'"{name}":{value}' for name, value in zip(source.columns, values, strict=True)
-            )
-            + "}"
-            for values in rows
-        ]
         matched = spark.createDataFrame(
-            [(i, line) for i, line in enumerate(lines)], "i int, line string"
+            [(i, record_line(source, values)) for i, values in enumerate(rows)],
+            "i int, line string",
         )
         pattern = plain_record_pattern(source)
         return [
