@@ -62,7 +62,7 @@ demo: setup ## Deletes and rebuilds ./lake: 1,000 sample customers, every asset,
 demo-s3: setup ## The demo on a local S3-compatible server (moto), with the Glue catalog
 	$(BIN)/stedi demo-s3 --customers $(DEMO_CUSTOMERS) --seed 42
 
-test: setup lint ## Lint, the docs, every contract rule, the reference, the CLI, one end-to-end run: about 6 min
+test: setup lint ## Lint, the docs, every contract rule, the reference, the CLI, one end-to-end run: 6 to 12 min
 	$(BIN)/pytest -m "not slow"
 
 test-all: setup $(CHROMIUM) lint ## Every test, the system tier too (UI in Chromium, daemon, cluster, S3, Spark Connect): what CI runs
