@@ -224,9 +224,23 @@ def table_rows(spark: SparkSession, root: Path, table: str) -> Counter:
     return Counter(tuple(row) for row in frame.select(*COLUMNS[table]).collect())
 
 
+READINGS_CHART = ((1, 1), (2, 10), (11, 50), (51, 100), (101, 500), (501, None))
+"""The buckets of accelerometer_trusted's chart, customers by number of readings (restated)."""
+
+
+def readings_chart(readings: Iterable[tuple]) -> list[int]:
+    """How many customers have how many readings, by `READINGS_CHART`'s buckets (each row's
+    first field names its customer)."""
+    per_customer = Counter(row[0] for row in readings)
+    return [
+        sum(low <= count and (high is None or count <= high) for count in per_customer.values())
+        for low, high in READINGS_CHART
+    ]
+
+
 def assert_lake_is(spark: SparkSession, root: Path, expected: Expected) -> None:
-    """Every table (as a multiset), each trusted table's accounting (recorded with its
-    published version) and every quarantine are `expected`'s."""
+    """Every table (as a multiset), each trusted table's accounting and accelerometer_trusted's
+    chart (recorded with their published version) and every quarantine are `expected`'s."""
     for table in TABLE_PATHS:
         assert table_rows(spark, root, table) == Counter(getattr(expected, table)), table
     for table, wanted in expected.accounting.items():
@@ -234,6 +248,9 @@ def assert_lake_is(spark: SparkSession, root: Path, expected: Expected) -> None:
         record = BuildRecord.from_json(commit[1]) if commit else None
         assert record is not None and record.accounting is not None, table
         assert {key: record.accounting[key] for key in wanted} == wanted, table
+        if table == "accelerometer_trusted":
+            chart = readings_chart(expected.accelerometer_trusted)
+            assert record.charts == {"readings_per_customer": chart}, table
     for source in SOURCES:
         quarantine = spark.read.format("delta").load(str(root / source / "quarantine"))
         found = sorted(

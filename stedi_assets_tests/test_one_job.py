@@ -7,7 +7,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from stedi_assets.publishing.metadata import PREVIEW_ROWS, preview_part, readings_per_customer
+from stedi_assets.publishing.metadata import PREVIEW_ROWS, ReadingsPerCustomer, preview_part
 from stedi_assets.publishing.verify import content_aggregates, content_hashes, summed_hashes
 from stedi_assets.storage.one_job import aggregate_in_one_job
 from stedi_assets.tables.personal_data import MASK
@@ -78,7 +78,7 @@ def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
     readings = spark.createDataFrame(
         [(user,) for user, count in readings_of.items() for _ in range(count)], "user string"
     )
-    chart = readings_per_customer(readings, "user")
+    chart = ReadingsPerCustomer("user").whole(readings)
     spark.sparkContext.setJobGroup("chart", "the chart beside another aggregate")
     try:
         (count,), customers = aggregate_in_one_job(
@@ -88,10 +88,35 @@ def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
         spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
     assert jobs_of(spark, "chart") == 1
     assert count == 525
-    assert tuple(customers) == (1, 2, 1, 0, 0, 1)  # 1, 2-10, 11-50, 51-100, 101-500, 501+
-    drawn = chart.draw(customers).value
+    assert chart.counts(customers) == [1, 2, 1, 0, 0, 1]  # 1, 2-10, 11-50, 51-100, 101-500, 501+
+    drawn = chart.draw(chart.counts(customers)).value
     assert "|  | customers | share |" in drawn
     assert "| 2-10 | 2 | 40.0 % |" in drawn and "| 501+ | 1 | 20.0 % |" in drawn
+
+
+def readings_of(spark: SparkSession, counts: dict[str, int]) -> DataFrame:
+    rows = [(user,) for user, count in counts.items() for _ in range(count)]
+    return spark.createDataFrame(rows, "user string")
+
+
+def test_the_readings_chart_grown_by_added_readings_is_the_chart_of_all_of_them(
+    spark: SparkSession,
+) -> None:
+    """An increment's chart is the published counts changed by the customers it adds readings
+    of: one moving up a bucket, one up to the edge of the next, one staying in 501+, one new."""
+    published = readings_of(spark, {"ann": 1, "bob": 10, "cat": 50, "dan": 600, "fay": 2})
+    added = readings_of(spark, {"bob": 1, "cat": 1, "dan": 5, "eve": 3})
+    chart = ReadingsPerCustomer("user")
+    whole = chart.whole(published)
+    (before,) = aggregate_in_one_job((whole.rows, whole.columns))
+    published_counts = whole.counts(before)
+    assert published_counts == [1, 2, 1, 0, 0, 1]
+    grown = chart.grown(published, added, published_counts)
+    (answer,) = aggregate_in_one_job((grown.rows, grown.columns))
+    assert grown.counts(answer) == [1, 2, 1, 1, 0, 1]  # ann; fay, eve; bob; cat; dan
+    everything = chart.whole(published.unionByName(added))
+    (recount,) = aggregate_in_one_job((everything.rows, everything.columns))
+    assert grown.counts(answer) == everything.counts(recount)
 
 
 def test_a_full_build_of_a_new_lake_makes_at_most_60_spark_jobs(

@@ -4,27 +4,34 @@ DataFrames, the keys whose attribution changed and the training pairs an increme
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import dagster as dg
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.contract.accounting import Accounting
 from stedi_assets.contract.changes import changed_keys, new_training_pairs
 from stedi_assets.contract.readings import build_machine_learning_curated
 from stedi_assets.publishing import verify
 from stedi_assets.publishing.build_inputs import BuildRecord, companion_marker
+from stedi_assets.publishing.change import Change
 from stedi_assets.publishing.increment_plan import (
+    FEW_NEW_BYTES,
     Increment,
+    UpstreamChange,
     change_from_commits,
     rebuild_costs_less,
     same_rows,
     upstream_change,
 )
+from stedi_assets.publishing.metadata import ReadingsPerCustomer
+from stedi_assets.publishing.publication import Publication
 from stedi_assets.settings import increment_min_rows
 from stedi_assets.storage import delta_tables
 from stedi_assets.storage.delta_tables import Commit
+from stedi_assets.storage.landing_store import LandingFile
 
 
 def record(kind: str = "increment", added: int = 0, removed: int = 0, **fields) -> BuildRecord:
@@ -195,6 +202,36 @@ def test_the_earliest_future_time_includes_the_published_builds() -> None:
 
 
 # On tiny DataFrames
+
+
+def test_only_an_increment_adding_a_few_new_files_records_grows_the_published_charts(
+    spark: SparkSession,
+) -> None:
+    """The published chart counts are changed by the added rows only when those are all the
+    increment changes and few: otherwise the chart is counted over the whole table."""
+    published = spark.createDataFrame([("ann",), ("bob",)], "user string")
+    added = spark.createDataFrame([("ann",)], "user string")
+    counts = {"readings_per_customer": [2, 0, 0, 0, 0, 0]}
+    charts = {"readings_per_customer": ReadingsPerCustomer("user")}
+    publication = Publication(added, lambda rows: rows.limit(0), charts=charts)
+
+    def base(increment: Increment | None, removed_keys: DataFrame | None = None) -> object:
+        change = (
+            Change(added_rows=added)
+            if increment is None
+            else Change(added, published, ["user"], increment, removed_keys)
+        )
+        return verify._charts(publication, change)["readings_per_customer"].base
+
+    small, large = LandingFile("a", 10, "f"), LandingFile("b", FEW_NEW_BYTES + 1, "f")
+    grows = Increment(4, record(charts=counts), [small], {}, {})
+    assert base(grows) == counts["readings_per_customer"]
+    assert base(None) is None  # a build
+    assert base(dataclasses.replace(grows, record=record())) is None  # no counts recorded
+    assert base(dataclasses.replace(grows, files=[small, large])) is None  # many new records
+    customers = UpstreamChange(1, 2, increments_only=True, additions_only=False)
+    assert base(dataclasses.replace(grows, upstream={"customer/trusted": customers})) is None
+    assert base(grows, removed_keys=added) is None  # rows replaced
 
 
 def test_changed_keys_are_those_whose_row_differs_or_exists_on_one_side(

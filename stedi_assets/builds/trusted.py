@@ -34,7 +34,7 @@ from stedi_assets.contract.readings import (
 )
 from stedi_assets.erasure.lake import erased_hashes
 from stedi_assets.publishing.increment_plan import FEW_NEW_BYTES, Increment
-from stedi_assets.publishing.metadata import readings_per_customer
+from stedi_assets.publishing.metadata import ReadingsPerCustomer
 from stedi_assets.publishing.publication import Publication, Sources
 from stedi_assets.settings import ConsentPolicy
 from stedi_assets.storage import delta_tables
@@ -236,7 +236,7 @@ class AccelerometerTrustedBuilder(TrustedBuilder):
             ),
             parsed_landing=[parsed],
             build=reading_change.build,
-            charts=lambda rows: {"readings_per_customer": readings_per_customer(rows, "user")},
+            charts={"readings_per_customer": ReadingsPerCustomer("user")},
             key=["user"],
             removed_keys=reading_change.replaced_keys,
             judged_keys=reading_change.reattributed_keys,

@@ -173,6 +173,9 @@ class BuildRecord:
     added_rows: int = 0
     """Rows the commit added (a build: every row): a reader of the table's changes knows how
     many it will read."""
+    charts: dict[str, list[int]] | None = None
+    """The counts of the table's charts (customers by number of readings), by metadata key: an
+    increment that only adds rows changes them rather than counting the whole table again."""
 
     def landing_files(self) -> set[LandingFile]:
         return {LandingFile(str(k), int(s), str(f)) for k, s, f in self.increment_files or []}

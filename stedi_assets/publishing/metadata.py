@@ -9,7 +9,7 @@ personal fields with a hash salted with a secret of the process, which no one ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -103,30 +103,79 @@ def _bucket_label(low: int, high: int | None) -> str:
     return f"{low}" if low == high else f"{low}-{high}"
 
 
+def _in_bucket(count: Column, low: int, high: int | None) -> Column:
+    return count >= low if high is None else count.between(low, high)
+
+
 @dataclass(frozen=True)
 class Chart:
-    """A chart drawn from one aggregate: `publishing` asks for its `columns` over its `rows` in
-    the Spark job that checks the table, then `draw`s the answer (a `Row` of those columns)."""
+    """A bar chart of counts by label, tallied in the Spark job that checks the table:
+    `publishing` asks for its `columns` (one count per label) over its `rows`, and adds the
+    answer to `base` (for a chart kept up to date by an increment, the published counts)."""
 
+    title: str
+    unit: str
+    labels: Sequence[str]
     rows: DataFrame
     columns: Sequence[Column]
-    draw: Callable[[Row], dg.MarkdownMetadataValue]
+    base: Sequence[int] | None = None
+
+    def counts(self, answer: Row) -> list[int]:
+        """The chart's counts, by label in order, from the answer to its `columns`."""
+        base = self.base or [0] * len(self.labels)
+        return [before + (change or 0) for before, change in zip(base, answer, strict=True)]
+
+    def draw(self, counts: Sequence[int]) -> dg.MarkdownMetadataValue:
+        return bar_chart(self.title, self.unit, dict(zip(self.labels, counts, strict=True)))
 
 
-def readings_per_customer(readings: DataFrame, person: str) -> Chart:
-    """How many customers have how many readings: a thin tail means little training data."""
-    per_person = readings.groupBy(person).agg(F.count(F.lit(1)).alias("readings"))
-    count = F.col("readings")
-    labels = [_bucket_label(low, high) for low, high in READINGS_BUCKETS]
-    return Chart(
-        per_person,
-        [
-            F.count_if(count >= low if high is None else count.between(low, high))
-            for low, high in READINGS_BUCKETS
-        ],
-        lambda customers: bar_chart(
-            "Customers by number of readings",
-            "customers",
-            dict(zip(labels, customers, strict=True)),
-        ),
-    )
+@dataclass(frozen=True)
+class ReadingsPerCustomer:
+    """How many customers have how many readings: a thin tail means little training data.
+
+    Drawn over the whole table by a build; an increment that only adds readings changes the
+    published counts by those of the customers it adds readings of, so the table's history is
+    read for those customers alone (`grown`)."""
+
+    person: str
+    title: str = "Customers by number of readings"
+    unit: str = "customers"
+
+    def whole(self, readings: DataFrame) -> Chart:
+        """The chart of every reading."""
+        per_person = readings.groupBy(self.person).agg(F.count(F.lit(1)).alias("readings"))
+        in_bucket = (_in_bucket(F.col("readings"), low, high) for low, high in READINGS_BUCKETS)
+        return self._chart(per_person, [F.count_if(bucket) for bucket in in_bucket])
+
+    def grown(
+        self, published: DataFrame, added: DataFrame, published_counts: Sequence[int]
+    ) -> Chart:
+        """The chart after `added` readings join the `published` ones, whose chart counted
+        `published_counts`: each customer with added readings leaves the bucket of their
+        published readings for that of their readings now. Those customers are few (the
+        readings of a few new files) and broadcast, so the published readings are scanned,
+        not shuffled."""
+        person, count = self.person, F.count(F.lit(1))
+        added_per_person = added.groupBy(person).agg(count.alias("added"))
+        people = F.broadcast(added_per_person.select(person))
+        before = (
+            published.join(people, person, "left_semi").groupBy(person).agg(count.alias("before"))
+        )
+        changed = added_per_person.join(before, person, "left").select(
+            F.col("before"), (F.coalesce(F.col("before"), F.lit(0)) + F.col("added")).alias("now")
+        )
+        return self._chart(
+            changed,
+            [
+                F.count_if(_in_bucket(F.col("now"), low, high))
+                - F.count_if(_in_bucket(F.col("before"), low, high))
+                for low, high in READINGS_BUCKETS
+            ],
+            base=published_counts,
+        )
+
+    def _chart(
+        self, rows: DataFrame, columns: Sequence[Column], base: Sequence[int] | None = None
+    ) -> Chart:
+        labels = [_bucket_label(low, high) for low, high in READINGS_BUCKETS]
+        return Chart(self.title, self.unit, labels, rows, columns, base)

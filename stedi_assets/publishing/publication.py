@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import dagster as dg
@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from stedi_assets.contract.accounting import TrustedBuild
 from stedi_assets.contract.plausibility import PlausibleRanges
 from stedi_assets.publishing.increment_plan import Increment
-from stedi_assets.publishing.metadata import Chart
+from stedi_assets.publishing.metadata import ReadingsPerCustomer
 from stedi_assets.storage.glue import GlueCatalog
 from stedi_assets.storage.lake import LakeLayout
 from stedi_assets.storage.landing_store import LandingFile
@@ -55,7 +55,7 @@ class Publication:
     """Every parsed landing source the build read (a time in them after the latest plausible
     one bounds how long the build can be reused)."""
     build: TrustedBuild | None = None
-    charts: Callable[[DataFrame], Mapping[str, Chart]] | None = None
+    charts: Mapping[str, ReadingsPerCustomer] = field(default_factory=dict)
     """Charts of the whole table, by metadata key (drawn in the Spark job of the checks)."""
     key: Sequence[str] = ()
     """For an increment that replaces some keys' rows: the key columns."""

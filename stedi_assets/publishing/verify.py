@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 from stedi_assets.contract.accounting import Accounting, TrustedBuild
 from stedi_assets.contract.landing import FUTURE_TIME
 from stedi_assets.publishing.change import Change
-from stedi_assets.publishing.increment_plan import Increment
+from stedi_assets.publishing.increment_plan import FEW_NEW_BYTES, Increment
 from stedi_assets.publishing.metadata import Chart, preview, preview_part
 from stedi_assets.publishing.publication import Publication
 from stedi_assets.storage.one_job import aggregate_in_one_job
@@ -40,6 +40,10 @@ class Verdict:
     accounting: Accounting | None
     preview: dg.MarkdownMetadataValue
     charts: Mapping[str, object] = field(default_factory=dict)
+    """The charts, drawn, by metadata key."""
+    chart_counts: Mapping[str, list[int]] = field(default_factory=dict)
+    """The charts' counts, by metadata key: the table's record keeps them for an increment to
+    change."""
     seconds: float = 0.0
 
     @property
@@ -63,7 +67,7 @@ def verify(
     started = time.perf_counter()
     rules = checks.rule_counts(table.model, change.added_rows)
     violations = publication.privacy_violations(change.rows_to_judge(publication.judged_keys))
-    charts = publication.charts(change.whole_table) if publication.charts else {}
+    charts = _charts(publication, change)
     job = _Job(rules, change, violations, charts, publication.parsed_landing, published_preview)
     answers = job.answer()
     failures, added_count = rules.failures(job.rule_answers(answers))
@@ -77,6 +81,7 @@ def verify(
     if accounting is not None:
         context.log.info(f"{table.name}: landing lines {accounting.as_metadata()}")
     (violation_count,) = answers["violations"]
+    chart_counts = {name: chart.counts(answers[f"chart_{name}"]) for name, chart in charts.items()}
     results = [
         checks.schema_check(failures),
         checks.privacy_check(table, violations, violation_count),
@@ -92,9 +97,30 @@ def verify(
         first_future_time_ms=_first_future_time(answers, increment),
         accounting=accounting,
         preview=published_preview or preview(change.added_rows.columns, answers["preview"][0]),
-        charts={name: chart.draw(answers[f"chart_{name}"]) for name, chart in charts.items()},
+        charts={name: charts[name].draw(counts) for name, counts in chart_counts.items()},
+        chart_counts=chart_counts,
         seconds=time.perf_counter() - started,
     )
+
+
+def _charts(publication: Publication, change: Change) -> dict[str, Chart]:
+    """The publication's charts of the table after `change`: over the whole table; or, for an
+    increment that only adds the records of a few new landing bytes (nothing upstream changed)
+    to a table whose record kept the charts' counts, those counts changed by the added rows."""
+    increment = change.increment
+    recorded = (increment.record.charts or {}) if increment is not None else {}
+    grows = (
+        increment is not None
+        and not increment.upstream
+        and change.removed_keys is None
+        and sum(file.size for file in increment.files) <= FEW_NEW_BYTES
+    )
+    return {
+        name: chart.grown(change.kept_rows, change.added_rows, recorded[name])
+        if grows and change.kept_rows is not None and name in recorded
+        else chart.whole(change.whole_table)
+        for name, chart in publication.charts.items()
+    }
 
 
 class _Job:

@@ -46,6 +46,7 @@ def build_record(
         kind="build" if change.is_build else "increment",
         removed_rows=verdict.removed_count,
         added_rows=verdict.added_count,
+        charts=dict(verdict.chart_counts) or None,
     )
 
 
