@@ -71,13 +71,15 @@ def test_a_column_without_an_order_does_not_stop_the_preview(spark: SparkSession
     assert all(row["labels"] == {"unit": "g"} for row in sample)
 
 
+def readings_of(spark: SparkSession, counts: dict[str, int]) -> DataFrame:
+    rows = [(user,) for user, count in counts.items() for _ in range(count)]
+    return spark.createDataFrame(rows, "user string")
+
+
 def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
     spark: SparkSession,
 ) -> None:
-    readings_of = {"ann": 1, "bob": 2, "cat": 10, "dan": 11, "eve": 501}
-    readings = spark.createDataFrame(
-        [(user,) for user, count in readings_of.items() for _ in range(count)], "user string"
-    )
+    readings = readings_of(spark, {"ann": 1, "bob": 2, "cat": 10, "dan": 11, "eve": 501})
     chart = ReadingsPerCustomer("user").whole(readings)
     spark.sparkContext.setJobGroup("chart", "the chart beside another aggregate")
     try:
@@ -92,11 +94,6 @@ def test_the_readings_chart_counts_customers_by_their_readings_in_the_same_job(
     drawn = chart.draw(chart.counts(customers)).value
     assert "|  | customers | share |" in drawn
     assert "| 2-10 | 2 | 40.0 % |" in drawn and "| 501+ | 1 | 20.0 % |" in drawn
-
-
-def readings_of(spark: SparkSession, counts: dict[str, int]) -> DataFrame:
-    rows = [(user,) for user, count in counts.items() for _ in range(count)]
-    return spark.createDataFrame(rows, "user string")
 
 
 def test_the_readings_chart_grown_by_added_readings_is_the_chart_of_all_of_them(
